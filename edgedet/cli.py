@@ -1,0 +1,306 @@
+"""``edgedet`` command line: thin subcommands over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edgedet import __version__
+
+EPILOG = """\
+typical path:
+  edgedet data synth --out data/synth            # the built-in dataset (COCO layout)
+  edgedet train-teacher --model pafnet_r18vd --data data/synth
+  edgedet train --model pafnet_lite_mbv3 --data data/synth
+  edgedet eval runs/train/pafnet_lite_mbv3/weights/best.pt --data data/synth
+  edgedet export runs/train/pafnet_lite_mbv3/weights/best.pt --format onnx,tflite --precision fp32,int8 --calib data/synth
+  edgedet quickstart                              # all of the above on the built-in data
+"""
+
+NOT_YET = {
+    "distill": "knowledge distillation (teacher -> PAFNet-lite) is planned but not built yet",
+    "bench": "the on-device benchmark runner (host/ssh/adb) is planned but not built yet",
+    "predict": "image/video prediction with drawing is planned but not built yet; use edgedet.runtime.load(path).predict(img)",
+    "demo": "the camera demo is planned but not built yet; use edgedet.runtime.load(path).predict(img)",
+}
+
+
+class CLIError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
+
+
+# ------------------------------------------------------------------------------------------------ parsers
+def _add_train_args(p: argparse.ArgumentParser, default_model: str) -> None:
+    p.add_argument("--model", default=default_model, help=f"zoo model name or YAML path (default: {default_model}); "
+                   "list them with `edgedet config list`")
+    p.add_argument("--data", default="", help="COCO dir / COCO json / YOLO data.yaml / VOC root; default: the built-in "
+                   "synthetic dataset (generated once into ~/.cache/edgedet/synth)")
+    p.add_argument("--epochs", type=int, help="training epochs (overrides train.epochs)")
+    p.add_argument("--batch", type=int, help="total batch size; the lr scales linearly with it")
+    p.add_argument("--imgsz", type=int, help="input size (square, letterboxed)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--width", type=float, help="channel multiplier (e.g. 0.25 for a tiny CPU model)")
+    p.add_argument("--name", default="", help="run name (default: the model name, made unique)")
+    p.add_argument("--project", default="runs", help="root of run directories (default: runs)")
+    p.add_argument("--resume", help="continue exactly from a last.pt")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set train.lr=0.01 --set data.flip=0 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgedet", description="Object detectors from a GPU to phones and ARM boards.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"edgedet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="make, check, convert and describe datasets")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    p = dsub.add_parser("synth", help="generate the built-in synthetic dataset (COCO layout)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--train", type=int, default=4000, help="training images (default 4000)")
+    p.add_argument("--val", type=int, default=1000, help="validation images (default 1000)")
+    p.add_argument("--imgsz", type=int, default=320, help="image side in pixels (default 320)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
+    p = dsub.add_parser("check", help="report every problem in a dataset with file and entry; exit 1 if any")
+    p.add_argument("data", help="COCO dir / COCO json / YOLO data.yaml / VOC root")
+    p.add_argument("--split", action="append", help="split(s) to check (default: all found)")
+    p = dsub.add_parser("convert", help="convert a dataset between COCO, YOLO and VOC")
+    p.add_argument("src", help="input dataset (any supported format)")
+    p.add_argument("dst", help="output directory")
+    p.add_argument("--to", required=True, choices=["coco", "yolo", "voc"], help="output format")
+    p = dsub.add_parser("stats", help="images, instances per class, COCO size classes, as a table and a PNG")
+    p.add_argument("data", help="dataset path")
+    p.add_argument("--split", default="train", help="split (default train)")
+    p.add_argument("--png", help="write the histogram PNG here (default: <data>/stats_<split>.png when writable)")
+
+    for name, default, text in (("train", "pafnet_lite_mbv3", "train a detector (the student alone)"),
+                                ("train-teacher", "pafnet_r18vd", "train a teacher (any zoo model)")):
+        _add_train_args(sub.add_parser(name, help=text, description=text), default)
+
+    p = sub.add_parser("eval", help="COCO metrics of a checkpoint, an export, or a results file")
+    p.add_argument("weights", nargs="?", help="training checkpoint (.pt) or export directory/file")
+    p.add_argument("--data", default="", help="dataset (default: the built-in synthetic dataset)")
+    p.add_argument("--split", default="val", help="split (default val)")
+    p.add_argument("--detections", help="a COCO results JSON to score instead of running a model")
+    p.add_argument("--out", help="write the metrics JSON here")
+    p.add_argument("--imgsz", type=int, help="input size (default: the checkpoint's)")
+    p.add_argument("--device", default="", help="torch device for checkpoints")
+    p.add_argument("--threads", type=int, help="runtime threads for exports")
+
+    p = sub.add_parser("export", help="export to ONNX / TFLite / Paddle / Paddle-Lite in fp32 / fp16 / int8")
+    p.add_argument("weights", nargs="?", help="training checkpoint (.pt); omit with --model for a fresh model")
+    p.add_argument("--model", help="zoo model to export freshly initialised (latency work), with --num-classes")
+    p.add_argument("--num-classes", type=int, default=80, help="classes for --model (default 80)")
+    p.add_argument("--format", default="onnx", help="comma list: onnx,tflite,paddle,paddle-lite (default onnx)")
+    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8 (default fp32)")
+    p.add_argument("--calib", default="", help="dataset for int8 calibration (default: the built-in dataset)")
+    p.add_argument("--calib-n", type=int, default=200, help="calibration images (default 200)")
+    p.add_argument("--imgsz", type=int, help="input size (default: the checkpoint's)")
+    p.add_argument("--out", help="output directory (default: runs/export/<name>)")
+
+    p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION")
+    csub.add_parser("list", help="list the zoo model names")
+    p = csub.add_parser("show", help="print the fully resolved config of a model (YAML)")
+    p.add_argument("name", help="zoo model name or YAML path")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="overrides, as for train")
+
+    p = sub.add_parser("quickstart", help="the main job end to end on the built-in dataset")
+    p.add_argument("--schedule", choices=["tiny", "full"], default="tiny",
+                   help="tiny: minutes on a 2-core CPU (default); full: the real schedule, for a GPU")
+    p.add_argument("--device", default="", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--project", default="runs", help="root of run directories")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    for name, text in NOT_YET.items():
+        sp = sub.add_parser(name, help=f"(not built yet) {text.split(' is ')[0]}", description=text)
+        sp.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def _train_config(args: argparse.Namespace):
+    from edgedet.config import resolve
+
+    overrides = list(args.set)
+    for flag, key in (("epochs", "train.epochs"), ("batch", "train.batch"), ("imgsz", "model.imgsz"),
+                      ("device", "train.device"), ("width", "model.width")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.data:
+        overrides.append(f"data.path={args.data}")
+    cfg = resolve(args.model, overrides)
+    cfg.project, cfg.name = args.project, args.name
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from edgedet.engine.trainer import Trainer, unique_run_dir
+
+    cfg = _train_config(args)
+    if args.resume:
+        run_dir = Path(args.resume).resolve().parent.parent
+    else:
+        run_dir = unique_run_dir(cfg.project, args.command, cfg.name or cfg.model.name)
+    metrics = Trainer(cfg, run_dir, resume=args.resume, progress=not args.quiet).fit()
+    print(f"\nResults in {run_dir}  (AP {metrics.get('AP', float('nan')):.4f})")
+    print(f"Next: edgedet export {run_dir / 'weights' / 'best.pt'} --format onnx --precision fp32,int8")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from edgedet.data import load_dataset
+    from edgedet.data.synth import ensure_synth
+    from edgedet.engine.evaluator import coco_evaluate, format_metrics_table, load_results_file
+
+    data = args.data or str(ensure_synth())
+    index = load_dataset(data, args.split)
+    if args.detections:
+        metrics = coco_evaluate(index.to_coco_dict(), load_results_file(args.detections))
+    elif args.weights:
+        metrics = _eval_weights(args, index)
+    else:
+        raise CLIError("eval needs a checkpoint, an export, or --detections results.json")
+    print(format_metrics_table(metrics))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(metrics, indent=2))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _eval_weights(args: argparse.Namespace, index) -> dict:
+    path = Path(args.weights)
+    if not path.exists():
+        raise CLIError(f"{path} does not exist")
+    if path.suffix == ".pt":
+        from edgedet.config.schema import DataConfig
+        from edgedet.engine.checkpoint import load_detector
+        from edgedet.engine.trainer import evaluate_model, resolve_device
+
+        device = resolve_device(args.device)
+        model, state = load_detector(path, device)
+        imgsz = args.imgsz or state["config"]["model"]["imgsz"]
+        return evaluate_model(model, index, imgsz, device, DataConfig(workers=0))
+    from edgedet.export.evaluate import evaluate_export
+
+    return evaluate_export(path, index, threads=args.threads)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from edgedet.export.cli import run_export
+
+    return run_export(args)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from edgedet.data import check_dataset, convert, dataset_stats, generate_synth
+    from edgedet.data.stats import format_stats_table
+
+    if args.data_command == "synth":
+        import time
+
+        t0 = time.time()
+        root = generate_synth(args.out, n_train=args.train, n_val=args.val, imgsz=args.imgsz, seed=args.seed)
+        print(f"wrote {root} ({args.train} train / {args.val} val at {args.imgsz}px) in {time.time() - t0:.1f} s")
+        print(f"Next: edgedet data stats {root}   or   edgedet train --data {root}")
+        return 0
+    if args.data_command == "check":
+        problems = check_dataset(args.data, splits=args.split)
+        for pr in problems:
+            print(pr)
+        if problems:
+            print(f"\n{len(problems)} problem(s) found in {args.data}")
+            return 1
+        print(f"{args.data}: no problems found")
+        return 0
+    if args.data_command == "convert":
+        out = convert(args.src, args.dst, args.to)
+        print(f"wrote {args.to} dataset to {out}")
+        return 0
+    if args.data_command == "stats":
+        png = args.png or str(Path(args.data if Path(args.data).is_dir() else Path(args.data).parent)
+                              / f"stats_{args.split}.png")
+        stats = dataset_stats(args.data, args.split, out_png=png)
+        print(format_stats_table(stats))
+        print(f"histogram: {png}")
+        return 0
+    raise CLIError("edgedet data needs an action: synth, check, convert or stats (see edgedet data --help)")
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from edgedet.config import dump_yaml, resolve
+    from edgedet.config.io import available_models
+
+    if args.config_command == "list":
+        print("\n".join(available_models()))
+        return 0
+    if args.config_command == "show":
+        print(dump_yaml(resolve(args.name, args.set)), end="")
+        return 0
+    raise CLIError("edgedet config needs an action: list or show NAME")
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from edgedet.quickstart import run_quickstart
+
+    return run_quickstart(schedule=args.schedule, device=args.device, project=args.project, progress=not args.quiet)
+
+
+COMMANDS = {
+    "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "eval": cmd_eval, "export": cmd_export,
+    "config": cmd_config, "quickstart": cmd_quickstart,
+}
+
+
+def _check_command(argv: list[str], parser: argparse.ArgumentParser) -> None:
+    known = list(COMMANDS) + list(NOT_YET)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in known:
+        close = difflib.get_close_matches(first, known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise CLIError(f"unknown command '{first}'.{hint} Commands: {', '.join(known)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        _check_command(argv, parser)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.command in NOT_YET:
+            print(f"edgedet {args.command}: {NOT_YET[args.command]}.", file=sys.stderr)
+            return 2
+        return COMMANDS[args.command](args)
+    except CLIError as e:
+        print(f"edgedet: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        from edgedet.config import ConfigError
+
+        known_user_errors = (ConfigError, FileNotFoundError)
+        try:
+            from edgedet.engine.checkpoint import CheckpointError
+
+            known_user_errors = known_user_errors + (CheckpointError,)
+        except ImportError:
+            pass
+        if isinstance(e, known_user_errors) or type(e) is ValueError:
+            print(f"edgedet: error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,370 @@
+"""The training engine every detector uses.
+
+AMP on CUDA, EMA, gradient clipping, warmup + step/cosine lr scaled with the batch, atomic checkpoints with
+exact resume, a NaN/Inf guard, torch.distributed (torchrun), per-epoch COCO evaluation and a run directory
+with ``config.yaml``, ``weights/{last,best}.pt``, ``metrics.csv``, plots and ``report.md``.
+
+Determinism: every epoch re-seeds all RNGs and the data order from ``(seed, epoch)``, so training epochs
+``0..N`` in one go or stopping after epoch ``k`` and resuming gives the same weights on CPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgedet import __version__
+from edgedet.config.io import dump_yaml, to_dict
+from edgedet.config.schema import RunConfig
+from edgedet.engine import dist
+from edgedet.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from edgedet.engine.ema import ModelEMA
+from edgedet.engine.evaluator import STAT_KEYS, evaluate_predictor, format_metrics_table
+from edgedet.engine.lr import lr_at
+
+log = logging.getLogger("edgedet")
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many non-finite losses in a row."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name:
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {name} asked for CUDA but torch sees no GPU; use --device cpu")
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def unique_run_dir(project: str | Path, command: str, name: str) -> Path:
+    root = Path(project) / command
+    path = root / name
+    i = 2
+    while path.exists():
+        path = root / f"{name}{i}"
+        i += 1
+    return path
+
+
+def build_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
+    """SGD/AdamW; no weight decay on norms and biases."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.train.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=False)
+    if cfg.train.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.train.lr)
+    raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {cfg.train.optimizer!r}")
+
+
+class Trainer:
+    """Train ``cfg.model`` on ``cfg.data`` and write a run directory.
+
+    Args:
+        cfg: the resolved run configuration; ``cfg.model.num_classes == 0`` takes the dataset's.
+        run_dir: where to write; required (the CLI makes a unique one).
+        resume: a ``last.pt`` to continue from exactly.
+        progress: show tqdm bars (rank 0 only).
+    """
+
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: str | Path | None = None, progress: bool = True):
+        from edgedet.data import load_dataset
+        from edgedet.data.synth import ensure_synth
+        from edgedet.models.zoo import build_model
+
+        self.cfg = cfg
+        self.device = resolve_device(cfg.train.device)
+        self.distributed = dist.init_from_env(str(self.device))
+        self.progress = progress and dist.is_main()
+        self.run_dir = Path(run_dir)
+        data_path = cfg.data.path or str(ensure_synth())
+        cfg.data.path = data_path
+        self.train_index = load_dataset(data_path, cfg.data.train_split)
+        self.val_index = load_dataset(data_path, cfg.data.val_split)
+        if cfg.data.max_images:
+            self.train_index.images = self.train_index.images[: cfg.data.max_images]
+        self._warn_problems()
+        if cfg.model.num_classes == 0:
+            cfg.model.num_classes = len(self.train_index.class_names)
+        elif cfg.model.num_classes != len(self.train_index.class_names):
+            raise ValueError(
+                f"model.num_classes={cfg.model.num_classes} but {data_path} has {len(self.train_index.class_names)} "
+                "classes; set model.num_classes=0 to take the dataset's"
+            )
+        seed_everything(cfg.train.seed)
+        self.model = build_model(cfg.model).to(self.device)
+        if self.distributed and cfg.train.sync_bn and self.device.type == "cuda":
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        dist.broadcast_parameters(self.model)
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema else None
+        self.use_amp = cfg.train.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.start_epoch, self.iteration, self.best_ap = 0, 0, -1.0
+        if resume:
+            self._load_resume(resume)
+        self.metrics_path = self.run_dir / "metrics.csv"
+        if dist.is_main():
+            (self.run_dir / "weights").mkdir(parents=True, exist_ok=True)
+            dump_yaml(cfg, self.run_dir / "config.yaml")
+
+    # ----------------------------------------------------------------------------------------------- set-up
+    def _warn_problems(self) -> None:
+        n = len(self.train_index.problems) + len(self.val_index.problems)
+        if n and dist.is_main():
+            first = (self.train_index.problems + self.val_index.problems)[0]
+            log.warning("Skipping %d bad dataset entries (first: %s). Run `edgedet data check %s` for all.",
+                        n, first, self.cfg.data.path)
+
+    def _load_resume(self, path: str | Path) -> None:
+        state = load_checkpoint(path, map_location=self.device)
+        if state.get("model_name") != self.cfg.model.name:
+            raise CheckpointError(f"{path} was trained as {state.get('model_name')!r}, not {self.cfg.model.name!r}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"], state.get("ema_updates", 0))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(state["epoch"])
+        self.iteration = int(state["iteration"])
+        self.best_ap = float(state.get("best_ap", -1.0))
+
+    def _loader(self, train: bool, epoch: int):
+        from edgedet.data import build_dataloader
+
+        index = self.train_index if train else self.val_index
+        batch = self.cfg.train.batch // dist.world_size() if train else max(self.cfg.train.batch, 8)
+        return build_dataloader(index, self.cfg.model.imgsz, train, self.cfg.data, max(batch, 1),
+                                distributed=self.distributed and train, seed=self.cfg.train.seed * 1000 + epoch)
+
+    # ------------------------------------------------------------------------------------------- training
+    def fit(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train to ``train.epochs`` (or stop after epoch ``stop_at``, resumable); returns the last validation
+        metrics on rank 0, ``{}`` elsewhere."""
+        cfg = self.cfg.train
+        iters_per_epoch = self._iters_per_epoch()
+        total = iters_per_epoch * cfg.epochs
+        metrics: dict[str, Any] = {}
+        end = cfg.epochs if stop_at is None else min(stop_at, cfg.epochs)
+        for epoch in range(self.start_epoch, end):
+            seed_everything(cfg.seed * 1000 + epoch)
+            t0 = time.time()
+            losses = self._train_epoch(epoch, total)
+            last = epoch + 1 == cfg.epochs
+            do_eval = last or (cfg.eval_interval and (epoch + 1) % cfg.eval_interval == 0)
+            metrics = self.evaluate() if do_eval and dist.is_main() else {}
+            if dist.is_main():
+                self._end_epoch(epoch, losses, metrics, time.time() - t0)
+            dist.barrier()
+        if dist.is_main() and end == cfg.epochs:
+            self._finish(metrics)
+        return metrics
+
+    def _iters_per_epoch(self) -> int:
+        per_rank = self.cfg.train.batch // dist.world_size()
+        n = math.ceil(len(self.train_index.images) / dist.world_size() / max(per_rank, 1))
+        return min(n, self.cfg.train.max_iters) if self.cfg.train.max_iters else n
+
+    def _train_epoch(self, epoch: int, total_iters: int) -> dict[str, float]:
+        from edgedet.data.dataset import normalize_batch, rescale_batch
+
+        cfg = self.cfg
+        self.model.train()
+        loader = self._loader(True, epoch)
+        n_iters = self._iters_per_epoch()
+        rng = random.Random(cfg.train.seed * 7919 + epoch)
+        sums: dict[str, float] = {}
+        bad_in_a_row, n_done = 0, 0
+        bar = _progress(loader, n_iters, f"epoch {epoch + 1}/{cfg.train.epochs}", self.progress)
+        for i, (images, targets, _metas) in enumerate(bar):
+            if i >= n_iters:
+                break
+            lr = lr_at(cfg.train, self.iteration, total_iters)
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            images = normalize_batch(images.to(self.device, non_blocking=True))
+            targets = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
+            lo, hi = cfg.data.multiscale
+            if hi > 0:
+                size = rng.choice(range(lo, hi + 1, 32))
+                images, targets = rescale_batch(images, targets, size)
+            loss_dict = self._step(images, targets)
+            self.iteration += 1
+            if loss_dict is None:
+                bad_in_a_row += 1
+                if bad_in_a_row >= cfg.train.nan_patience:
+                    raise TrainingDiverged(
+                        f"{bad_in_a_row} non-finite losses in a row at epoch {epoch + 1}, iteration {self.iteration}. "
+                        f"The last good weights are in {self.run_dir / 'weights' / 'last.pt'}. "
+                        "Try a lower train.lr, a longer train.warmup_iters or train.grad_clip=35."
+                    )
+                continue
+            bad_in_a_row = 0
+            n_done += 1
+            for k, v in loss_dict.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if self.progress:
+                bar.set_postfix({k.replace("loss_", ""): f"{v / n_done:.3f}" for k, v in sums.items()} | {"lr": f"{lr:.2e}"})
+        out = {k: dist.all_reduce_mean(v / max(n_done, 1), self.device) for k, v in sums.items()}
+        out["lr"] = self.optimizer.param_groups[0]["lr"]
+        return out
+
+    def _step(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, float] | None:
+        """One optimisation step; returns the loss values, or None when the loss was not finite (step skipped)."""
+        model, cfg = self.model, self.cfg.train
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            outputs = model(images)
+            loss_dict = model.loss(outputs, targets)
+        total = sum(loss_dict.values())
+        finite = torch.isfinite(total).float()
+        finite = dist.all_reduce_mean(float(finite.item()), self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        if finite < 1.0:
+            return None
+        self.scaler.scale(total).backward()
+        dist.average_gradients(model)
+        if cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        dist.broadcast_buffers(model)
+        if self.ema is not None:
+            self.ema.update(model)
+        return {k: float(v.detach()) for k, v in loss_dict.items()}
+
+    # ----------------------------------------------------------------------------------------- evaluation
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        return evaluate_model(self.eval_model(), self.val_index, self.cfg.model.imgsz, self.device,
+                              self.cfg.data, progress=self.progress)
+
+    # ---------------------------------------------------------------------------------------- bookkeeping
+    def checkpoint_state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "epoch": epoch,
+            "iteration": self.iteration,
+            "best_ap": self.best_ap,
+            "config": to_dict(self.cfg),
+            "model_name": self.cfg.model.name,
+            "class_names": list(self.train_index.class_names),
+            "cat_ids": list(self.train_index.cat_ids),
+            "edgedet_version": __version__,
+        }
+
+    def _end_epoch(self, epoch: int, losses: dict[str, float], metrics: dict[str, Any], seconds: float) -> None:
+        ap = metrics.get("AP", float("nan"))
+        if metrics and ap > self.best_ap:
+            self.best_ap = ap
+        state = self.checkpoint_state(epoch + 1)
+        save_checkpoint(state, self.run_dir / "weights" / "last.pt")
+        if metrics and ap >= self.best_ap:
+            save_checkpoint(state, self.run_dir / "weights" / "best.pt")
+        row = {"epoch": epoch + 1, **losses, **{k: metrics.get(k, "") for k in STAT_KEYS}, "seconds": round(seconds, 2)}
+        new = not self.metrics_path.exists()
+        with open(self.metrics_path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if metrics:
+            log.info("epoch %d: AP %.4f AP50 %.4f (best %.4f)", epoch + 1, metrics["AP"], metrics["AP50"], self.best_ap)
+
+    def _finish(self, metrics: dict[str, Any]) -> None:
+        from edgedet.engine.plots import plot_metrics
+        from edgedet.engine.report import write_train_report
+
+        plot_metrics(self.metrics_path, self.run_dir)
+        save_sample_predictions(self.eval_model(), self.val_index, self.cfg.model.imgsz, self.device,
+                                self.run_dir / "samples.png")
+        write_train_report(self.run_dir, self.cfg, metrics, self.best_ap)
+        if metrics:
+            log.info("final metrics\n%s", format_metrics_table(metrics))
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, leave=True)
+
+
+@torch.no_grad()
+def predict_normalized(model: torch.nn.Module, images: torch.Tensor, score_thr: float = 0.01):
+    """``model.predict`` -> per image ``(boxes, scores, labels)`` numpy tuples, boxes in input pixels."""
+    dets = model.predict(images, score_thr=score_thr)
+    return [(d["boxes"].float().cpu().numpy(), d["scores"].float().cpu().numpy(), d["labels"].cpu().numpy())
+            for d in dets]
+
+
+@torch.no_grad()
+def evaluate_model(model, index, imgsz: int, device: torch.device, data_cfg, progress: bool = True,
+                   batch_size: int = 16) -> dict[str, Any]:
+    """COCO metrics of a torch detector on a dataset index, through the shared letterbox."""
+    from edgedet.data import build_dataloader
+    from edgedet.data.dataset import normalize_batch
+
+    was_training = model.training
+    model.eval()
+    loader = build_dataloader(index, imgsz, False, data_cfg, batch_size)
+
+    def batches():
+        for images, _targets, metas in loader:
+            yield normalize_batch(images.to(device)), metas
+
+    metrics, _ = evaluate_predictor(lambda x: predict_normalized(model, x), batches(), index.to_coco_dict(),
+                                    index.cat_ids, progress=progress)
+    model.train(was_training)
+    return metrics
+
+
+@torch.no_grad()
+def save_sample_predictions(model, index, imgsz: int, device, path: Path, n: int = 8, score_thr: float = 0.3) -> None:
+    """A grid of ``n`` validation images with predictions (red) and ground truth (green)."""
+    from edgedet.data import DetectionDataset, collate_detection
+    from edgedet.data.dataset import normalize_batch
+    from edgedet.engine.plots import plot_samples
+
+    if not index.images:
+        return
+    was_training = model.training
+    model.eval()
+    ds = DetectionDataset(index, imgsz, train=False, cfg=None)
+    items = [ds[i] for i in range(min(n, len(ds)))]
+    images, targets, _ = collate_detection(items)
+    preds = predict_normalized(model, normalize_batch(images.to(device)), score_thr)
+    samples = []
+    for img, tgt, (b, s, lab) in zip(images, targets, preds):
+        samples.append({"image": img.permute(1, 2, 0).numpy(), "boxes": b, "scores": s, "labels": lab,
+                        "gt_boxes": tgt["boxes"].numpy(), "gt_labels": tgt["labels"].numpy()})
+    plot_samples(samples, index.class_names, path)
+    model.train(was_training)

@@ -1,0 +1,242 @@
+"""``export()``: one directory per format x precision, each with model file(s), edgedet.json and parity.json.
+
+Exporter contract (the table :data:`FORMAT_EXPORTERS`; each entry imports its module lazily)::
+
+    def export_<fmt>(ctx: ExportContext) -> ExportArtifact
+
+* write the model file(s) into ``ctx.out_dir`` (created, empty); ``ctx.precision`` is one of
+  ``SUPPORTED_PRECISIONS[fmt]``;
+* build the metadata with ``ctx.make_metadata(model_file, layout="NCHW"|"NHWC", extra={...})`` (embed it in the
+  file when the format allows) and return ``ExportArtifact(model_file, metadata)``;
+* ``ctx.onnx_fp32()`` returns a cached, simplified fp32 ONNX (opset 17) of ``ctx.graph`` for ONNX-based
+  converters; ``ctx.calib`` is float32 ``[n, 3, S, S]`` NCHW through :mod:`edgedet.preprocess` (int8 only);
+* a missing heavy dependency raises ``ImportError`` naming the pip extra (``pip install 'edgedet[tflite]'``).
+
+The API then writes ``edgedet.json`` and ``parity.json`` (runs the file through :mod:`edgedet.runtime`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedet.export import onnx_export
+from edgedet.export.calib import describe_source, load_calibration_images, load_images_bgr
+from edgedet.export.metadata import build_metadata, write_metadata
+from edgedet.export.parity import check_parity, synthetic_images_bgr
+from edgedet.models.base import Detector
+from edgedet.preprocess import preprocess_bgr
+
+INPUT_NAME = "images"
+SUPPORTED_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "onnx": ("fp32", "fp16", "int8"),
+    "tflite": ("fp32", "fp16", "int8"),
+    "paddle": ("fp32",),
+    "paddle-lite": ("fp32",),
+}
+DEFAULT_OUTPUT_NAMES = {"topk_boxes": ["boxes", "scores", "labels"]}
+
+
+@dataclass
+class ExportArtifact:
+    """What an exporter produced: ``model_file`` relative to ``ctx.out_dir`` and the full ``edgedet.json`` dict."""
+
+    model_file: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class ExportResult:
+    """One exported format x precision."""
+
+    format: str
+    precision: str
+    dir: Path
+    model_path: Path
+    metadata: dict[str, Any]
+    parity: dict[str, Any]
+
+
+@dataclass
+class ExportContext:
+    """Everything an exporter needs (see the module docstring)."""
+
+    model: Detector
+    graph: nn.Module
+    fmt: str
+    precision: str
+    imgsz: int
+    out_dir: Path
+    work_dir: Path
+    input_name: str
+    output_names: list[str]
+    output_shapes: list[list[int]]
+    example_input: np.ndarray  # float32 [1, 3, S, S]
+    calib: np.ndarray | None
+    calib_summary: dict[str, Any] | None
+    threads: int
+    model_name: str
+    class_names: list[str]
+    source_ckpt: Path | None
+    _onnx_cache: dict[str, Path] = field(default_factory=dict)
+
+    def onnx_fp32(self, opset: int = 17) -> Path:
+        """Simplified fp32 ONNX of ``graph`` with static shapes, exported once per ``export()`` call and opset."""
+        key = f"opset{opset}"
+        if key not in self._onnx_cache:
+            path = self.work_dir / f"model_fp32_{key}.onnx"
+            onnx_export.export_onnx_file(self.graph, self.example_input, path, input_name=self.input_name,
+                                         output_names=self.output_names, opset=opset)
+            self._onnx_cache[key] = path
+        return self._onnx_cache[key]
+
+    def make_metadata(self, model_file: str, layout: str = "NCHW", extra: dict[str, Any] | None = None) -> dict:
+        """The ``edgedet.json`` dict for this format x precision."""
+        outputs = [{"name": n, "shape": s, "dtype": "float32"} for n, s in zip(self.output_names, self.output_shapes)]
+        return build_metadata(
+            model_name=self.model_name, class_names=self.class_names, imgsz=self.imgsz, fmt=self.fmt,
+            precision=self.precision, model_file=model_file, outputs=outputs, decode=self.model.decode_spec(),
+            layout=layout, input_name=self.input_name,
+            calibration=self.calib_summary if self.precision == "int8" else None,
+            source_ckpt=self.source_ckpt, extra=extra,
+        )
+
+
+def _export_onnx(ctx: ExportContext) -> ExportArtifact:
+    return onnx_export.export_onnx(ctx)
+
+
+def _export_tflite(ctx: ExportContext) -> ExportArtifact:
+    from edgedet.export.tflite import export_tflite
+
+    return export_tflite(ctx)
+
+
+def _export_paddle(ctx: ExportContext) -> ExportArtifact:
+    from edgedet.export.paddle import export_paddle
+
+    return export_paddle(ctx)
+
+
+def _export_paddle_lite(ctx: ExportContext) -> ExportArtifact:
+    from edgedet.export.paddle_lite import export_paddle_lite
+
+    return export_paddle_lite(ctx)
+
+
+FORMAT_EXPORTERS: dict[str, Callable[[ExportContext], ExportArtifact]] = {
+    "onnx": _export_onnx,
+    "tflite": _export_tflite,
+    "paddle": _export_paddle,
+    "paddle-lite": _export_paddle_lite,
+}
+
+
+def check_pairs(formats: Sequence[str], precisions: Sequence[str]) -> list[tuple[str, str]]:
+    """Validate the requested format x precision pairs; ``ValueError`` lists the supported ones."""
+    supported = ", ".join(f"{f}: {'/'.join(p)}" for f, p in SUPPORTED_PRECISIONS.items())
+    if not formats or not precisions:
+        raise ValueError(f"give at least one format and one precision (supported: {supported})")
+    pairs = []
+    for fmt in formats:
+        if fmt not in SUPPORTED_PRECISIONS:
+            raise ValueError(f"unknown export format '{fmt}'; supported: {supported}")
+        for prec in precisions:
+            if prec not in SUPPORTED_PRECISIONS[fmt]:
+                raise ValueError(f"{fmt} does not support precision '{prec}'; supported: {supported}")
+            pairs.append((fmt, prec))
+    return pairs
+
+
+def _output_names(model: Detector, n: int) -> list[str]:
+    spec = model.decode_spec()
+    names = spec.get("output_names") or DEFAULT_OUTPUT_NAMES.get(spec.get("type"), [])
+    if len(names) != n:
+        names = [f"output{i}" for i in range(n)]
+    return list(names)
+
+
+def _trace_outputs(graph: nn.Module, x: np.ndarray) -> list[list[int]]:
+    with torch.no_grad():
+        out = graph(torch.from_numpy(x))
+    out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
+    return [list(o.shape) for o in out]
+
+
+def export(
+    model: Detector,
+    *,
+    formats: list[str],
+    precisions: list[str],
+    imgsz: int,
+    out_dir: Path,
+    class_names: list[str],
+    model_name: str,
+    calib_images: list[Path] | Path | None = None,
+    calib_n: int = 200,
+    calib_method: str = "percentile",
+    source_ckpt: Path | None = None,
+    threads: int = 1,
+    parity_images: Sequence[np.ndarray | Path] | None = None,
+) -> list[ExportResult]:
+    """Export ``model`` to every requested format x precision under ``out_dir/<fmt>_<precision>/``.
+
+    Args:
+        model: a detector; exported in eval mode on the CPU (its ``export_graph()`` is traced).
+        formats: subset of ``SUPPORTED_PRECISIONS`` keys; precisions: ``fp32``/``fp16``/``int8``.
+        imgsz: square input side (static shapes).
+        class_names: one per class, ``len == model.num_classes``.
+        calib_images: image files or a directory (int8 only; required for int8).
+        calib_n: number of calibration images (chosen deterministically).
+        calib_method: ``percentile`` | ``minmax`` | ``entropy`` (activation ranges, int8).
+        source_ckpt: checkpoint path, recorded by sha256.
+        threads: CPU threads for quantization and the parity runtime.
+        parity_images: BGR images or paths for the parity check (default: 4 calibration images, else synthetic).
+
+    Returns:
+        One :class:`ExportResult` per pair, in ``formats`` x ``precisions`` order.
+    """
+    pairs = check_pairs(formats, precisions)
+    if len(class_names) != model.num_classes:
+        raise ValueError(f"{len(class_names)} class_names for a model with num_classes = {model.num_classes}")
+    if imgsz % 32 != 0:
+        raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
+    model = model.eval().cpu()
+    graph = model.export_graph().eval()
+    calib, calib_summary = None, None
+    if any(p == "int8" for _, p in pairs):
+        if not calib_images:
+            raise ValueError("int8 export needs calibration images: pass calib_images (CLI: --calib DATA)")
+        calib = load_calibration_images(calib_images, calib_n, imgsz)
+        calib_summary = {"n_images": int(len(calib)), "source": describe_source(calib_images), "method": calib_method,
+                         "preprocess": "edgedet.preprocess.preprocess_bgr"}
+    if parity_images is None:
+        parity_images = load_images_bgr(calib_images, 4) if calib_images else synthetic_images_bgr(4, imgsz)
+    example = preprocess_bgr(load_images_bgr(parity_images, 1)[0], imgsz)[0]
+    shapes = _trace_outputs(graph, example)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, cache = [], {}
+    with tempfile.TemporaryDirectory(prefix="edgedet_export_") as work:
+        for fmt, prec in pairs:
+            pair_dir = out_dir / f"{fmt.replace('-', '_')}_{prec}"
+            pair_dir.mkdir(parents=True, exist_ok=True)
+            ctx = ExportContext(
+                model=model, graph=graph, fmt=fmt, precision=prec, imgsz=imgsz, out_dir=pair_dir,
+                work_dir=Path(work), input_name=INPUT_NAME, output_names=_output_names(model, len(shapes)),
+                output_shapes=shapes, example_input=example, calib=calib, calib_summary=calib_summary,
+                threads=threads, model_name=model_name, class_names=list(class_names),
+                source_ckpt=Path(source_ckpt) if source_ckpt else None, _onnx_cache=cache,
+            )
+            artifact = FORMAT_EXPORTERS[fmt](ctx)
+            write_metadata(pair_dir, artifact.metadata)
+            parity = check_parity(model, pair_dir, parity_images, threads=threads)
+            results.append(ExportResult(fmt, prec, pair_dir, pair_dir / artifact.model_file, artifact.metadata,
+                                        parity))
+    return results

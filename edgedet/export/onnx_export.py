@@ -1,0 +1,125 @@
+"""PyTorch -> ONNX (fp32 / fp16 / int8), static shapes, opset 17, simplified, metadata embedded.
+
+* fp32: ``torch.onnx.export(..., dynamo=False)`` at opset 17 (exact, per DESIGN), then ``onnxslim``.
+* fp16: float16 weights and activations through ``onnxruntime.transformers.float16`` (the onnxconverter-common
+  algorithm, shipped inside onnxruntime) with float32 inputs/outputs (``keep_io_types``); TopK, NMS, Range and
+  the other ops of its default block list stay float32. Meant for GPU / mobile execution providers: on an x86
+  CPU onnxruntime runs fp16 ops through casts and is slower than fp32.
+* int8: :func:`edgedet.quant.onnx_int8.quantize_onnx_int8` (QDQ, per-channel, reduce_range, the head tail in
+  float).
+
+The metadata (``edgedet.json`` contents) is embedded in ``metadata_props`` under the key ``"edgedet"``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgedet.export.metadata import ONNX_METADATA_KEY
+
+if TYPE_CHECKING:
+    from edgedet.export.api import ExportArtifact, ExportContext
+
+
+def _require_onnx() -> tuple[Any, Any]:
+    try:
+        import onnx
+        import onnxslim
+    except ImportError as e:
+        raise ImportError("ONNX export needs onnx and onnxslim: pip install 'edgedet[export]'") from e
+    return onnx, onnxslim
+
+
+def export_onnx_file(
+    graph: nn.Module,
+    example_input: np.ndarray,
+    path: Path,
+    *,
+    input_name: str = "images",
+    output_names: list[str],
+    opset: int = 17,
+    simplify: bool = True,
+) -> Path:
+    """Trace ``graph`` on ``example_input`` (float32 ``[1, 3, S, S]``) to a static-shape ONNX file.
+
+    Every node gets a unique name (quantization excludes nodes by name).
+    """
+    onnx, onnxslim = _require_onnx()
+    path = Path(path)
+    graph = graph.eval()
+    with torch.no_grad():
+        torch.onnx.export(
+            graph, (torch.from_numpy(np.ascontiguousarray(example_input, np.float32)),), str(path),
+            dynamo=False, opset_version=opset, input_names=[input_name], output_names=list(output_names),
+            do_constant_folding=True,
+        )
+    model = onnx.load(str(path))
+    if simplify:
+        model = onnxslim.slim(model)
+    _name_nodes(model)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _name_nodes(model: Any) -> None:
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{i}"
+        seen.add(node.name)
+
+
+def embed_metadata(path: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta`` as JSON into the ONNX file's ``metadata_props`` (key ``"edgedet"``), replacing any old one."""
+    onnx, _ = _require_onnx()
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key != ONNX_METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=ONNX_METADATA_KEY, value=json.dumps(meta))
+    onnx.save(model, str(path))
+
+
+def convert_onnx_fp16(src: Path, dst: Path) -> Path:
+    """fp32 ONNX -> fp16 weights/activations with float32 graph inputs and outputs."""
+    onnx, _ = _require_onnx()
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def export_onnx(ctx: ExportContext) -> ExportArtifact:
+    """The ``"onnx"`` entry of ``FORMAT_EXPORTERS``: fp32 / fp16 / int8 ONNX in ``ctx.out_dir``."""
+    from edgedet.export.api import ExportArtifact
+
+    fp32 = ctx.onnx_fp32(opset=17)
+    model_file = f"{ctx.model_name}_{ctx.precision}.onnx"
+    dst = ctx.out_dir / model_file
+    extra: dict[str, Any] = {"opset": 17, "exporter": "torch.onnx.export(dynamo=False) + onnxslim"}
+    if ctx.precision == "fp32":
+        shutil.copyfile(fp32, dst)
+    elif ctx.precision == "fp16":
+        convert_onnx_fp16(fp32, dst)
+        extra["fp16"] = "onnxruntime.transformers.float16, keep_io_types=True"
+    elif ctx.precision == "int8":
+        from edgedet.quant.onnx_int8 import quantize_onnx_int8
+
+        if ctx.calib is None:
+            raise ValueError("int8 ONNX export needs calibration data (ctx.calib is None)")
+        extra["int8"] = quantize_onnx_int8(fp32, dst, ctx.calib, method=ctx.calib_summary["method"])
+    else:
+        raise ValueError(f"onnx does not support precision '{ctx.precision}' (fp32, fp16, int8)")
+    meta = ctx.make_metadata(model_file, layout="NCHW", extra=extra)
+    embed_metadata(dst, meta)
+    return ExportArtifact(model_file, meta)

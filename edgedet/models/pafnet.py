@@ -1,0 +1,189 @@
+"""PAFNet / PAFNet-lite detector (Baidu 2021, on TTFNet): anchor-free, one heatmap peak per object at stride 4."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edgedet.assigners.ttf_target import TTFTargetBuilder
+from edgedet.losses.ct_focal import ct_focal_loss
+from edgedet.losses.giou import giou_loss
+from edgedet.models.base import Detections, Detector, Targets
+from edgedet.structures.boxes import points_ltrb_to_xyxy
+
+__all__ = ["PAFNet", "TTFDecoder", "heatmap_peaks", "ags_box_weights", "grid_centres"]
+
+
+def grid_centres(h: int, w: int, stride: int, device: torch.device | None = None) -> Tensor:
+    """Input-pixel centres of the cells of an ``h x w`` stride-``stride`` grid: Float[h, w, 2] (x, y) = (j+0.5)*s."""
+    ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * stride
+    xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * stride
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack((gx, gy), -1)
+
+
+def heatmap_peaks(heat: Tensor) -> Tensor:
+    """Keep each 3x3 local maximum of ``heat`` [B, C, H, W] once; zero everything else.
+
+    A cell is a peak when it is >= its 8 neighbours and strictly > the four that come before it in raster order
+    (up-left, up, up-right, left). Two or more equal neighbouring maxima (plateaus, e.g. from an int8 heatmap)
+    therefore give one peak, not several. Static shapes only: max-pool, pad, slice, compare.
+    """
+    hmax = F.max_pool2d(heat, 3, stride=1, padding=1)
+    h, w = heat.shape[-2:]
+    padded = F.pad(heat, (1, 1, 1, 0), value=-1.0)  # one row on top, one column each side
+    before = torch.maximum(
+        torch.maximum(padded[..., 0:h, 0:w], padded[..., 0:h, 1 : w + 1]),
+        torch.maximum(padded[..., 0:h, 2 : w + 2], padded[..., 1 : h + 1, 0:w]),
+    )
+    keep = (heat >= hmax) & (heat > before)
+    return heat * keep.to(heat.dtype)
+
+
+class TTFDecoder(nn.Module):
+    """Raw head outputs -> top-k boxes with static shapes (exportable to ONNX / TFLite / Paddle).
+
+    Index maths runs in float (``floor((i + 0.5) / W)``) because some converters mishandle integer division.
+
+    Args:
+        stride: head output stride (4).
+        topk: K detections per image (no score threshold inside).
+    """
+
+    def __init__(self, stride: int = 4, topk: int = 100) -> None:
+        super().__init__()
+        self.stride, self.topk = stride, topk
+
+    def forward(self, hm_logits: Tensor, ltrb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``hm_logits`` [B, C, H, W], ``ltrb`` [B, 4, H, W] -> boxes [B, K, 4] xyxy input px, scores [B, K],
+        labels [B, K] float32 (K = min(topk, C*H*W)). Boxes are clipped to the input, (W*stride, H*stride)."""
+        b, c, h, w = hm_logits.shape
+        peaks = heatmap_peaks(hm_logits.sigmoid()).reshape(b, c * h * w)
+        scores, idx = torch.topk(peaks, min(self.topk, c * h * w), dim=1)
+        idx_f = idx.to(torch.float32)
+        labels = torch.floor((idx_f + 0.5) / float(h * w))
+        spatial = idx_f - labels * float(h * w)
+        ys = torch.floor((spatial + 0.5) / float(w))
+        xs = spatial - ys * float(w)
+        gather_idx = spatial.to(torch.int64)[:, None, :].expand(-1, 4, -1)  # [B, 4, K]
+        dist = torch.gather(ltrb.reshape(b, 4, h * w), 2, gather_idx).permute(0, 2, 1)  # [B, K, 4]
+        centres = torch.stack(((xs + 0.5) * self.stride, (ys + 0.5) * self.stride), -1)  # [B, K, 2]
+        boxes = points_ltrb_to_xyxy(centres, dist)
+        lo = torch.zeros(4, device=boxes.device)
+        hi = torch.tensor([w, h, w, h], device=boxes.device, dtype=torch.float32) * self.stride
+        return torch.minimum(torch.maximum(boxes, lo), hi), scores, labels
+
+
+def ags_box_weights(hm_logits: Tensor, box_weight: Tensor, owner: Tensor) -> Tensor:
+    """Attention-guided box-loss weights (PAFNet's AGS).
+
+    Within each object's region, the Gaussian weights are re-weighted by the softmax of the predicted
+    channel-max heatmap probability (detached), then rescaled so each object's total weight is unchanged:
+    ``w'_i = W_k * g_i exp(a_i) / sum_{j in k} g_j exp(a_j)`` with ``W_k = sum_{j in k} w_j``.
+
+    Args:
+        hm_logits: Float[B, C, H, W].
+        box_weight: Float[B, H, W] from :class:`TTFTargetBuilder` (proportional to the Gaussian per object).
+        owner: Long[B, H, W] object index per cell, -1 where unassigned.
+
+    Returns:
+        Float[B, H, W], zero where ``owner < 0``.
+    """
+    attention = hm_logits.detach().float().sigmoid().amax(1)  # [B, H, W], in [0, 1]
+    b = owner.shape[0]
+    per_image = int(owner.max().clamp(min=0)) + 1
+    group = (torch.arange(b, device=owner.device)[:, None, None] * per_image + owner.clamp(min=0)).reshape(-1)
+    w = box_weight.float().reshape(-1) * (owner.reshape(-1) >= 0)
+    e = w * attention.reshape(-1).exp()
+    total = torch.zeros(b * per_image, device=w.device).index_add_(0, group, w)
+    norm = torch.zeros(b * per_image, device=w.device).index_add_(0, group, e)
+    out = torch.where(norm[group] > 0, total[group] * e / norm[group].clamp(min=1e-12), 0.0)
+    return out.reshape(box_weight.shape)
+
+
+class PAFNet(Detector):
+    """Backbone -> TTF neck -> PAFNet head; TTF Gaussian targets, CT focal + GIoU losses, top-k peak decode.
+
+    Args:
+        backbone: returns maps at strides 4, 8, 16, 32 and has ``out_channels``.
+        neck: maps -> one stride-4 map, has ``out_channels``.
+        head: stride-4 map -> (heatmap logits [B, C, H/4, W/4], ltrb [B, 4, H/4, W/4] input px).
+        num_classes: C.
+        ags: attention-guided box-loss weights (:func:`ags_box_weights`).
+        hm_weight, box_weight: loss weights (1 and 5).
+        topk: detections per image kept by the decode.
+        target_builder: defaults to ``TTFTargetBuilder(num_classes, stride=4, alpha=beta=0.54)``.
+    """
+
+    stride = 4
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        neck: nn.Module,
+        head: nn.Module,
+        num_classes: int,
+        *,
+        ags: bool = True,
+        hm_weight: float = 1.0,
+        box_weight: float = 5.0,
+        topk: int = 100,
+        target_builder: TTFTargetBuilder | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone, self.neck, self.head = backbone, neck, head
+        self.num_classes = num_classes
+        self.ags, self.hm_weight, self.box_weight = ags, hm_weight, box_weight
+        self.decoder = TTFDecoder(self.stride, topk)
+        self.target_builder = target_builder or TTFTargetBuilder(num_classes, self.stride)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """``images`` [B, 3, H, W] (H, W multiples of 32) -> (heatmap logits [B, C, H/4, W/4], ltrb [B, 4, H/4, W/4])."""
+        return self.head(self.neck(self.backbone(images)))
+
+    def loss(self, outputs: tuple[Tensor, Tensor], targets: Targets) -> dict[str, Tensor]:
+        """``loss_hm`` (CT focal / number of peaks) and ``loss_box`` (weighted GIoU / sum of weights), weighted 1 and 5."""
+        hm, ltrb = outputs
+        hm, ltrb = hm.float(), ltrb.float()
+        b, _, h, w = hm.shape
+        if len(targets) != b:
+            raise ValueError(f"got {len(targets)} target dicts for a batch of {b} images")
+        t = self.target_builder(targets, (h, w), device=hm.device)
+        loss_hm = ct_focal_loss(hm, t["heatmap"], reduction="mean")
+        weight = ags_box_weights(hm, t["box_weight"], t["owner"]) if self.ags else t["box_weight"]
+        mask = weight > 0  # [B, H, W]
+        centres = grid_centres(h, w, self.stride, hm.device).expand(b, h, w, 2)[mask]  # [P, 2]
+        pred = points_ltrb_to_xyxy(centres, ltrb.permute(0, 2, 3, 1)[mask])
+        loss_box = giou_loss(pred, t["box_target"][mask], weight[mask], reduction="sum") / (weight.sum() + 1e-4)
+        return {"loss_hm": self.hm_weight * loss_hm, "loss_box": self.box_weight * loss_box}
+
+    def postprocess(self, outputs: tuple[Tensor, Tensor], score_thr: float = 0.01) -> Detections:
+        """Top-k peaks per image above ``score_thr``: dicts of boxes [K, 4] xyxy input px, scores [K], labels [K]."""
+        hm, ltrb = outputs
+        boxes, scores, labels = self.decoder(hm.float(), ltrb.float())
+        dets = []
+        for bx, sc, lb in zip(boxes, scores, labels):
+            keep = sc > score_thr
+            dets.append({"boxes": bx[keep], "scores": sc[keep], "labels": lb[keep].long()})
+        return dets
+
+    def export_graph(self) -> nn.Module:
+        """A module whose ``forward(images)`` returns (boxes [B, K, 4], scores [B, K], labels [B, K] float32)."""
+        return PAFNetExportGraph(self)
+
+    def decode_spec(self) -> dict[str, Any]:
+        return {"type": "topk_boxes", "topk": self.decoder.topk, "outputs": ["boxes", "scores", "labels"]}
+
+
+class PAFNetExportGraph(nn.Module):
+    """Network + static-shape decode, for export: images -> (boxes, scores, labels); no threshold, no NMS."""
+
+    def __init__(self, model: PAFNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.model.decoder(*self.model(images))

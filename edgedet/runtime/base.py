@@ -1,0 +1,177 @@
+"""Predictor, backend table and :func:`load`: the torch-free inference contract.
+
+Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
+
+    class XBackend:
+        def __init__(self, model_path: Path, meta: dict, threads: int | None): ...
+        def run(self, x: np.ndarray) -> list[np.ndarray]: ...
+
+* ``x`` is always float32 ``[B, 3, S, S]`` NCHW, preprocessed by :mod:`edgedet.preprocess`. A backend whose
+  file is NHWC (``meta["input"]["layout"] == "NHWC"``) transposes itself; an int8-input file quantizes itself.
+* ``run`` returns the outputs in the order of ``meta["outputs"]``, as float32 numpy arrays with those shapes.
+* ``threads``: intra-op CPU threads; ``None`` = the backend's default.
+* A missing optional dependency raises ``ImportError`` naming the pip extra (use :func:`require`).
+
+:data:`BACKENDS` maps the ``format`` key of ``edgedet.json`` to a factory that imports its backend lazily, so
+``import edgedet.runtime`` needs only numpy + OpenCV.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from edgedet.export.metadata import METADATA_FILE, read_metadata
+from edgedet.preprocess import boxes_to_original, preprocess_bgr
+from edgedet.runtime.decode import decode_outputs
+
+
+class Backend(Protocol):
+    def run(self, x: np.ndarray) -> list[np.ndarray]: ...
+
+
+@dataclass
+class Detections:
+    """Detections of one image, in original-image pixels.
+
+    Attributes:
+        boxes: float32 ``[N, 4]`` xyxy, original image pixels, clipped to the image.
+        scores: float32 ``[N]``, descending.
+        labels: int64 ``[N]`` in ``[0, num_classes)``.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency or raise ``ImportError`` saying which pip extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ImportError(f"'{module}' is needed for this backend but is not installed: "
+                          f"pip install 'edgedet[{extra}]'") from e
+
+
+def _onnxruntime_backend(path: Path, meta: dict, threads: int | None) -> Backend:
+    from edgedet.runtime.onnxrt import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(path, meta, threads)
+
+
+def _litert_backend(path: Path, meta: dict, threads: int | None) -> Backend:
+    from edgedet.runtime.litert import LiteRTBackend
+
+    return LiteRTBackend(path, meta, threads)
+
+
+def _paddle_backend(path: Path, meta: dict, threads: int | None) -> Backend:
+    from edgedet.runtime.paddle import PaddleInferenceBackend
+
+    return PaddleInferenceBackend(path, meta, threads)
+
+
+def _paddle_lite_backend(path: Path, meta: dict, threads: int | None) -> Backend:
+    from edgedet.runtime.paddle import PaddleLiteBackend
+
+    return PaddleLiteBackend(path, meta, threads)
+
+
+BACKENDS: dict[str, Callable[[Path, dict, int | None], Backend]] = {
+    "onnx": _onnxruntime_backend,
+    "tflite": _litert_backend,
+    "paddle": _paddle_backend,
+    "paddle-lite": _paddle_lite_backend,
+}
+SUFFIX_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".pdmodel": "paddle", ".json": "paddle", ".nb": "paddle-lite"}
+
+
+class Predictor:
+    """An exported model plus its metadata: ``predict(image_bgr)`` -> :class:`Detections`."""
+
+    def __init__(self, backend: Backend, meta: dict[str, Any], model_path: Path):
+        self.backend = backend
+        self.meta = meta
+        self.model_path = model_path
+        self.imgsz: int = meta["input"]["size"]
+        self.class_names: list[str] = meta["class_names"]
+
+    def run(self, input_nchw: np.ndarray) -> list[np.ndarray]:
+        """Raw outputs for a preprocessed float32 ``[B, 3, S, S]`` batch, in ``meta["outputs"]`` order."""
+        x = np.asarray(input_nchw, dtype=np.float32)
+        want = (3, self.imgsz, self.imgsz)
+        if x.ndim != 4 or x.shape[1:] != want:
+            raise ValueError(f"input must be float32 [B, 3, {self.imgsz}, {self.imgsz}] NCHW, got {x.shape}")
+        return self.backend.run(x)
+
+    def predict(self, image_bgr: np.ndarray, score_thr: float = 0.25) -> Detections:
+        """Letterbox + normalise (edgedet.preprocess), run, decode, map boxes back to original pixels.
+
+        Args:
+            image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns.
+            score_thr: keep detections with score above this.
+        """
+        if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
+            shape = getattr(image_bgr, "shape", None)
+            raise ValueError(f"predict expects a BGR uint8 [H, W, 3] image, got {type(image_bgr).__name__} {shape}")
+        x, info = preprocess_bgr(image_bgr, self.imgsz)
+        boxes, scores, labels = decode_outputs(self.run(x), self.meta["decode"], score_thr, self.imgsz)[0]
+        return Detections(boxes_to_original(boxes, info), scores, labels)
+
+
+def resolve_model(path: str | Path) -> tuple[Path, dict[str, Any] | None]:
+    """Model file and its ``edgedet.json`` (None when there is none) for a directory, the json, or a model file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.is_dir() or path.name == METADATA_FILE:
+        meta = read_metadata(path)
+        directory = path if path.is_dir() else path.parent
+        model_path = directory / meta["model_file"]
+        if not model_path.exists():
+            raise FileNotFoundError(f"{directory / METADATA_FILE} names model_file '{meta['model_file']}', "
+                                    f"which is not in {directory}")
+        return model_path, meta
+    beside = path.parent / METADATA_FILE
+    if not beside.is_file():
+        return path, None
+    meta = read_metadata(beside)
+    if meta["model_file"] != path.name:
+        raise ValueError(f"{beside} describes '{meta['model_file']}', not '{path.name}': load the directory, "
+                         f"or keep each model in its own export directory")
+    return path, meta
+
+
+def load(path: str | Path, threads: int | None = None) -> Predictor:
+    """Open an exported model: an export directory, its ``edgedet.json``, or the model file itself.
+
+    The backend comes from ``edgedet.json``'s ``format`` (or the file suffix: .onnx -> onnxruntime,
+    .tflite -> LiteRT, .pdmodel/.json -> Paddle Inference, .nb -> Paddle-Lite). An ONNX file without
+    ``edgedet.json`` beside it is read from its embedded ``metadata_props``.
+
+    Args:
+        path: export directory, ``edgedet.json`` or model file.
+        threads: CPU threads for the backend (None = backend default).
+    """
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    model_path, meta = resolve_model(path)
+    fmt = meta["format"] if meta is not None else SUFFIX_FORMATS.get(model_path.suffix.lower())
+    if fmt not in BACKENDS:
+        raise ValueError(f"unsupported model file '{model_path.name}': edgedet.runtime loads "
+                         f"{sorted(SUFFIX_FORMATS)} files or an export directory with edgedet.json")
+    if meta is None and fmt != "onnx":
+        raise FileNotFoundError(f"no {METADATA_FILE} next to {model_path}: copy it from the export directory "
+                                f"(or re-export with `edgedet export`)")
+    backend = BACKENDS[fmt](model_path, meta, threads)
+    meta = meta if meta is not None else backend.meta  # ONNX: embedded metadata_props
+    return Predictor(backend, meta, model_path)

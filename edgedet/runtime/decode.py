@@ -1,0 +1,203 @@
+"""Raw exported outputs -> detections in model-input pixels, numpy only.
+
+``decode_outputs(outputs, spec, score_thr)`` dispatches on ``spec["type"]`` (``Detector.decode_spec()``, stored
+in ``edgedet.json``) through the literal table :data:`DECODERS`. Each decoder returns, per image,
+``(boxes float32 [N, 4] xyxy input px, scores float32 [N] descending, labels int64 [N])``.
+
+Decode specs:
+
+``"topk_boxes"`` (PAFNet/TTFNet: the graph already did sigmoid, 3x3 max-pool peaks, top-k and box decoding)::
+
+    {"type": "topk_boxes", "num_classes": C, "top_k": 100,
+     "dedup_iou": 0.7}                     # optional, default 0.7
+    outputs: boxes [B, K, 4] xyxy input px, scores [B, K], labels [B, K] (float), in this order.
+
+  Keeps ``scores > score_thr``, then removes duplicate peaks: same label and IoU > ``dedup_iou`` -> the
+  higher score wins. Quantized heatmaps form plateaus whose neighbouring pixels all pass the max-pool test.
+
+``"anchor_deltas"`` / ``"anchor_ltrb"`` (RetinaNet / ATSS / GFL-style dense heads)::
+
+    {"type": "anchor_deltas" | "anchor_ltrb", "num_classes": C,
+     "levels": [{"stride": 8, "anchors": [[w, h], ...]}, ...],   # anchor shapes per location, in order
+     "center_offset": 0.0,            # anchor centre = ((x + offset) * stride, (y + offset) * stride)
+     "cls_outputs": [0, 1, ...],      # output index per level (or one index: all levels flattened)
+     "reg_outputs": [5, 6, ...],
+     "quality_outputs": [...],        # optional IoU/centerness logits, 1 channel per anchor
+     "quality": "multiply" | "sqrt",  # score = sigmoid(cls) * sigmoid(q)  (or its square root)
+     "coder": {"means": [0, 0, 0, 0], "stds": [1, 1, 1, 1], "max_ratio": 4.135}   # anchor_deltas
+              {"scale_by_stride": true}                                          # anchor_ltrb
+     "pre_nms_top_k": 1000, "nms_iou": 0.5, "max_det": 100, "clip": true}
+
+  Per-level outputs are ``[B, A * K, H, W]`` with channel ``a * K + k`` (K = C, 4 or 1); a single flattened
+  output is ``[B, N, K]`` with N ordered level, y, x, anchor. Anchor ``(y, x, a)`` has centre as above and
+  size ``anchors[a]``. ``anchor_deltas`` is the (dx, dy, dw, dh) coder (``d = raw * stds + means``, dw/dh
+  clamped to ``max_ratio``); ``anchor_ltrb`` gives distances from the anchor centre, times the stride when
+  ``scale_by_stride``. Scores are sigmoids; per level, scores > ``score_thr`` then the ``pre_nms_top_k`` best
+  (anchor, class) pairs; then class-wise NMS at ``nms_iou`` and the ``max_det`` best.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from edgedet.runtime.nms import batched_nms_xyxy
+
+ImageDetections = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _empty() -> ImageDetections:
+    return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    x = np.asarray(x, np.float32)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.float32)
+
+
+def decode_topk_boxes(
+    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+) -> list[ImageDetections]:
+    """``"topk_boxes"``: threshold + duplicate-peak removal (see module docstring)."""
+    if len(outputs) < 3:
+        raise ValueError(f"topk_boxes decode needs outputs (boxes, scores, labels), got {len(outputs)} outputs")
+    boxes, scores, labels = (np.asarray(o, np.float32) for o in outputs[:3])
+    dedup_iou = float(spec.get("dedup_iou", 0.7))
+    results = []
+    for b in range(boxes.shape[0]):
+        keep = scores[b] > score_thr
+        bx, sc, lb = boxes[b][keep], scores[b][keep], np.rint(labels[b][keep]).astype(np.int64)
+        order = batched_nms_xyxy(bx, sc, lb, dedup_iou)
+        results.append((bx[order], sc[order], lb[order]))
+    return results
+
+
+def anchor_priors_xyxy(level: dict[str, Any], height: int, width: int, offset: float) -> np.ndarray:
+    """Anchors ``[H * W * A, 4]`` xyxy of one level, ordered (y, x, anchor)."""
+    stride = float(level["stride"])
+    wh = np.asarray(level["anchors"], np.float32).reshape(-1, 2)  # [A, 2]
+    ys, xs = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
+    centres = np.stack([(xs.reshape(-1) + offset) * stride, (ys.reshape(-1) + offset) * stride], axis=1)  # [HW, 2]
+    centres = np.repeat(centres, len(wh), axis=0)  # [HW*A, 2]
+    half = np.tile(wh / 2, (height * width, 1))
+    return np.concatenate([centres - half, centres + half], axis=1)
+
+
+def _level_maps(outputs: list[np.ndarray], indices: list[int], k: int, counts: list[int] | None) -> list[np.ndarray]:
+    """Per-level ``[B, N_l, k]`` from per-level ``[B, A*k, H, W]`` maps or one flattened ``[B, N, k]`` output."""
+    if len(indices) == 1 and np.asarray(outputs[indices[0]]).ndim == 3:
+        flat = np.asarray(outputs[indices[0]], np.float32)
+        if counts is None:
+            raise ValueError("a flattened [B, N, K] anchor output needs per-level feature sizes ('size': [H, W])")
+        return np.split(flat, np.cumsum(counts)[:-1], axis=1)
+    maps = []
+    for i in indices:
+        m = np.asarray(outputs[i], np.float32)
+        bsz, ch, h, w = m.shape
+        maps.append(m.reshape(bsz, ch // k, k, h, w).transpose(0, 3, 4, 1, 2).reshape(bsz, -1, k))
+    return maps
+
+
+def _level_sizes(outputs: list[np.ndarray], spec: dict[str, Any]) -> list[tuple[int, int]]:
+    levels, idx = spec["levels"], spec["cls_outputs"]
+    if len(idx) == len(levels):
+        return [tuple(np.asarray(outputs[i]).shape[-2:]) for i in idx]
+    return [tuple(lv["size"]) for lv in levels]
+
+
+def decode_deltas_xyxy(priors: np.ndarray, deltas: np.ndarray, coder: dict[str, Any]) -> np.ndarray:
+    """(dx, dy, dw, dh) deltas ``[N, 4]`` relative to priors ``[N, 4]`` xyxy -> boxes ``[N, 4]`` xyxy."""
+    d = deltas * np.asarray(coder.get("stds", [1, 1, 1, 1]), np.float32) + np.asarray(
+        coder.get("means", [0, 0, 0, 0]), np.float32)
+    max_ratio = float(coder.get("max_ratio", abs(np.log(16 / 1000))))
+    dw, dh = np.clip(d[:, 2], -max_ratio, max_ratio), np.clip(d[:, 3], -max_ratio, max_ratio)
+    pw, ph = priors[:, 2] - priors[:, 0], priors[:, 3] - priors[:, 1]
+    px, py = priors[:, 0] + 0.5 * pw, priors[:, 1] + 0.5 * ph
+    gx, gy, gw, gh = px + pw * d[:, 0], py + ph * d[:, 1], pw * np.exp(dw), ph * np.exp(dh)
+    return np.stack([gx - 0.5 * gw, gy - 0.5 * gh, gx + 0.5 * gw, gy + 0.5 * gh], axis=1)
+
+
+def decode_ltrb_xyxy(priors: np.ndarray, ltrb: np.ndarray, stride: float, coder: dict[str, Any]) -> np.ndarray:
+    """Distances ``[N, 4]`` (l, t, r, b) from the prior centres -> boxes ``[N, 4]`` xyxy."""
+    scale = stride if coder.get("scale_by_stride", True) else 1.0
+    cx, cy = (priors[:, 0] + priors[:, 2]) / 2, (priors[:, 1] + priors[:, 3]) / 2
+    d = ltrb * scale
+    return np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], axis=1)
+
+
+def _decode_anchor_image(levels_data: list[tuple], spec: dict[str, Any], score_thr: float, imgsz: int | None):
+    top_k = int(spec.get("pre_nms_top_k", 1000))
+    all_boxes, all_scores, all_labels = [], [], []
+    for level, priors, cls, reg, qual in levels_data:
+        scores = sigmoid(cls)  # [N, C]
+        if qual is not None:
+            scores = scores * sigmoid(qual)
+            if spec.get("quality", "multiply") == "sqrt":
+                scores = np.sqrt(scores)
+        flat = scores.reshape(-1)
+        cand = np.nonzero(flat > score_thr)[0]
+        if len(cand) > top_k:
+            cand = cand[np.argsort(-flat[cand], kind="stable")[:top_k]]
+        anchor_idx, labels = np.divmod(cand, scores.shape[1])
+        if spec["type"] == "anchor_deltas":
+            boxes = decode_deltas_xyxy(priors[anchor_idx], reg[anchor_idx], spec.get("coder", {}))
+        else:
+            boxes = decode_ltrb_xyxy(priors[anchor_idx], reg[anchor_idx], level["stride"], spec.get("coder", {}))
+        all_boxes.append(boxes)
+        all_scores.append(flat[cand])
+        all_labels.append(labels)
+    boxes, scores, labels = np.concatenate(all_boxes), np.concatenate(all_scores), np.concatenate(all_labels)
+    if spec.get("clip", True) and imgsz is not None:
+        boxes = boxes.clip(0, imgsz)
+    keep = batched_nms_xyxy(boxes, scores, labels, float(spec.get("nms_iou", 0.5)), int(spec.get("max_det", 100)))
+    return boxes[keep].astype(np.float32), scores[keep].astype(np.float32), labels[keep].astype(np.int64)
+
+
+def decode_anchors(
+    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+) -> list[ImageDetections]:
+    """``"anchor_deltas"`` / ``"anchor_ltrb"``: priors + coder -> boxes, sigmoid scores, top-k, NMS."""
+    for key in ("levels", "cls_outputs", "reg_outputs"):
+        if key not in spec:
+            raise ValueError(f"decode spec '{spec['type']}' needs '{key}' (see edgedet.runtime.decode)")
+    levels, offset, num_classes = spec["levels"], float(spec.get("center_offset", 0.0)), int(spec["num_classes"])
+    sizes = _level_sizes(outputs, spec)
+    priors = [anchor_priors_xyxy(lv, h, w, offset) for lv, (h, w) in zip(levels, sizes)]
+    counts = [len(p) for p in priors]
+    cls = _level_maps(outputs, spec["cls_outputs"], num_classes, counts)
+    reg = _level_maps(outputs, spec["reg_outputs"], 4, counts)
+    qual = _level_maps(outputs, spec["quality_outputs"], 1, counts) if spec.get("quality_outputs") else None
+    results = []
+    for b in range(cls[0].shape[0]):
+        data = [(levels[i], priors[i], cls[i][b], reg[i][b], None if qual is None else qual[i][b])
+                for i in range(len(levels))]
+        results.append(_decode_anchor_image(data, spec, score_thr, imgsz))
+    return results
+
+
+DECODERS: dict[str, Callable[[list[np.ndarray], dict[str, Any], float, int | None], list[ImageDetections]]] = {
+    "topk_boxes": decode_topk_boxes,
+    "anchor_deltas": decode_anchors,
+    "anchor_ltrb": decode_anchors,
+}
+
+
+def decode_outputs(
+    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+) -> list[ImageDetections]:
+    """Raw outputs (in ``edgedet.json`` order) -> per-image ``(boxes xyxy input px, scores, labels)``.
+
+    Args:
+        outputs: the exported graph's outputs, batch first.
+        spec: ``edgedet.json["decode"]``.
+        score_thr: keep scores strictly above this.
+        imgsz: model input side; anchor decoders clip boxes to ``[0, imgsz]`` when given and ``spec["clip"]``.
+    """
+    kind = spec.get("type")
+    if kind not in DECODERS:
+        raise ValueError(f"unknown decode type {kind!r}; this edgedet decodes {sorted(DECODERS)}: upgrade edgedet "
+                         f"or re-export the model")
+    return DECODERS[kind](outputs, spec, float(score_thr), imgsz)

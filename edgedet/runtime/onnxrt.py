@@ -1,0 +1,70 @@
+"""ONNX Runtime backend (CPU): ``OnnxRuntimeBackend(model_path, meta, threads).run(x_nchw)``.
+
+Reads the metadata embedded in the file's ``metadata_props`` (key ``"edgedet"``) when no ``edgedet.json`` was
+given, and checks that an ``edgedet.json`` agrees with the file (classes, outputs, decode) when both exist.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedet.export.metadata import ONNX_METADATA_KEY, metadata_from_json_string
+from edgedet.runtime.base import require
+
+_CHECKED_KEYS = ("class_names", "num_classes", "outputs", "decode", "input")
+
+
+class OnnxRuntimeBackend:
+    """One ``onnxruntime.InferenceSession`` on the CPU execution provider."""
+
+    def __init__(self, model_path: Path, meta: dict[str, Any] | None, threads: int | None = None):
+        ort = require("onnxruntime", "runtime")
+        opts = ort.SessionOptions()
+        if threads is not None:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable files
+            raise ValueError(f"{model_path}: onnxruntime cannot load this file ({type(e).__name__}: {e}); "
+                             f"it may be truncated or not an ONNX model: re-export it") from e
+        embedded = self.session.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)
+        if meta is None:
+            if embedded is None:
+                raise FileNotFoundError(f"{model_path} has no edgedet.json beside it and no embedded edgedet "
+                                        f"metadata: copy edgedet.json from its export directory")
+            meta = metadata_from_json_string(embedded, source=f"{model_path} metadata_props")
+        elif embedded is not None:
+            _check_same(meta, metadata_from_json_string(embedded, source=f"{model_path} metadata_props"), model_path)
+        self.meta = meta
+        self._check_io(model_path)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o["name"] for o in meta["outputs"]]
+
+    def _check_io(self, model_path: Path) -> None:
+        file_outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        for o in self.meta["outputs"]:
+            if o["name"] not in file_outputs:
+                raise ValueError(f"{model_path}: edgedet.json output '{o['name']}' is not in the file "
+                                 f"(file outputs: {sorted(file_outputs)}); re-export the model")
+            shape = file_outputs[o["name"]]
+            if all(isinstance(d, int) for d in shape) and list(shape)[1:] != list(o["shape"])[1:]:
+                raise ValueError(f"{model_path}: output '{o['name']}' has shape {shape} in the file but "
+                                 f"{o['shape']} in edgedet.json (different class count or input size?); "
+                                 f"re-export the model")
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """float32 ``[B, 3, S, S]`` -> outputs in ``meta["outputs"]`` order (float32)."""
+        outs = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(x, np.float32)})
+        return [np.asarray(o, np.float32) for o in outs]
+
+
+def _check_same(meta: dict, embedded: dict, model_path: Path) -> None:
+    for key in _CHECKED_KEYS:
+        if meta[key] != embedded[key]:
+            raise ValueError(f"{model_path}: edgedet.json and the metadata embedded in the file disagree on "
+                             f"'{key}' ({meta[key]!r} vs {embedded[key]!r}): the json belongs to another "
+                             f"export; copy the matching edgedet.json or re-export")
