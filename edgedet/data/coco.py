@@ -45,11 +45,11 @@ def _load_json(path: Path) -> dict:
         raise ValueError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}; "
                          "fix: repair or re-export the annotation file") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise ValueError(f"{path}: not a COCO instances file (no 'images' list); "
+        raise ValueError(f"{path}: not a COCO instances file (no 'images' list); "  # noqa: TRY004
                          "fix: point at an instances_<split>.json with images/annotations/categories")
     for key in ("annotations", "categories"):
         if not isinstance(data.get(key, []), list):
-            raise ValueError(f"{path}: '{key}' must be a list; fix: repair the annotation file")
+            raise ValueError(f"{path}: '{key}' must be a list; fix: repair the annotation file")  # noqa: TRY004
     return data
 
 

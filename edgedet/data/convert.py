@@ -59,8 +59,11 @@ def place_images(index: DatasetIndex, out_dir: Path, link: bool = True) -> list[
     names, used = [], set()
     for rec in index.images:
         name = rec.file.name
-        if name in used or (out_dir / name).exists() and not _same_file(rec.file, out_dir / name):
-            name = f"{rec.id}_{name}"
+        for candidate in (name, f"{index.split}_{name}", f"{index.split}_{rec.id}_{name}"):
+            if candidate not in used and (not (out_dir / candidate).exists()
+                                          or _same_file(rec.file, out_dir / candidate)):
+                name = candidate
+                break
         used.add(name)
         target = out_dir / name
         if not target.exists():

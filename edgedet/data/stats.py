@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def dataset_stats(path: str | Path, split: str = "train", out_png: str | Path | 
     counts, _ = np.histogram(np.sqrt(areas), bins=SIZE_BINS)
     stats = {
         "split": split, "images": len(index.images), "images_without_boxes": sum(n == 0 for n in per_image),
-        "instances": int(len(areas)), "crowd": crowd, "per_class": per_class,
+        "instances": len(areas), "crowd": crowd, "per_class": per_class,
         "size": {"small": int((areas < SMALL).sum()), "medium": int(((areas >= SMALL) & (areas < MEDIUM)).sum()),
                  "large": int((areas >= MEDIUM).sum())},
         "size_hist": {"edges": SIZE_BINS, "counts": counts.tolist()},
@@ -62,7 +63,7 @@ def plot_stats(stats: dict, out_png: str | Path) -> Path:
     a.set_xticks(range(len(names)), names, rotation=60 if len(names) > 12 else 0, fontsize=8)
     a.set_title(f"instances per class ({stats['split']}, {stats['images']} images)")
     edges = stats["size_hist"]["edges"]
-    labels = [f"{lo}-{hi}" if hi < 1_000_000 else f">{lo}" for lo, hi in zip(edges[:-1], edges[1:])]
+    labels = [f"{lo}-{hi}" if hi < 1_000_000 else f">{lo}" for lo, hi in itertools.pairwise(edges)]
     b.bar(range(len(labels)), stats["size_hist"]["counts"], color="tab:orange")
     b.set_xticks(range(len(labels)), labels, rotation=45, fontsize=8)
     s = stats["size"]
@@ -79,9 +80,9 @@ def format_stats_table(stats: dict) -> str:
     """Plain-text summary of :func:`dataset_stats` output."""
     s, bpi = stats["size"], stats["boxes_per_image"]
     lines = [
-        f"split {stats['split']}: {stats['images']} images ({stats['images_without_boxes']} without boxes), "
-        f"{stats['instances']} instances (+{stats['crowd']} crowd/ignored), {bpi['mean']:.2f} boxes/image "
-        f"(max {bpi['max']}), {stats['problems']} reader problems",
+        (f"split {stats['split']}: {stats['images']} images ({stats['images_without_boxes']} without boxes), "
+         f"{stats['instances']} instances (+{stats['crowd']} crowd/ignored), {bpi['mean']:.2f} boxes/image "
+         f"(max {bpi['max']}), {stats['problems']} reader problems"),
         f"sizes (COCO): small {s['small']}  medium {s['medium']}  large {s['large']}",
         "",
         f"{'class':<24}{'instances':>10}{'share':>8}",

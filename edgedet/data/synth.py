@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 SYNTH_VERSION = 1
 CLASS_NAMES = [str(d) for d in range(10)] + ["circle", "triangle", "square"]
@@ -44,7 +47,8 @@ def _backgrounds() -> tuple[np.ndarray, ...]:
     for name in BACKGROUNDS:
         try:
             im = np.asarray(getattr(skimage.data, name)())
-        except Exception:  # noqa: BLE001 - a missing optional image is not an error
+        except Exception as e:  # noqa: BLE001 - a missing optional image is not an error
+            log.debug("skipping background %s: %s", name, e)
             continue
         if im.dtype != np.uint8 or min(im.shape[:2]) < 128:
             continue
@@ -100,7 +104,7 @@ def _object_mask(label: int, side: int, rng: np.random.Generator) -> np.ndarray:
     ys, xs = np.nonzero(base > 0.5)
     base = base[max(ys.min() - 1, 0): ys.max() + 2, max(xs.min() - 1, 0): xs.max() + 2]
     scale = side / max(base.shape)
-    w, h = max(int(round(base.shape[1] * scale)), 3), max(int(round(base.shape[0] * scale)), 3)
+    w, h = max(round(base.shape[1] * scale), 3), max(round(base.shape[0] * scale), 3)
     mask = cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA)
     return np.clip((mask - 0.5) * 4 + 0.5, 0, 1)  # sharpen the edge: clean paste, tight box
 
@@ -131,7 +135,7 @@ def _colour(bg_patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _side(rng: np.random.Generator, size: int) -> int:
     probs = np.array([p for p, _, _ in SIZE_MIX])
     _, lo, hi = SIZE_MIX[rng.choice(len(SIZE_MIX), p=probs)]
-    return int(round(np.exp(rng.uniform(np.log(lo), np.log(hi))) * size / 320))
+    return round(float(np.exp(rng.uniform(np.log(lo), np.log(hi))) * size / 320))
 
 
 def _paste_objects(img: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgedet.preprocess import MEAN, LetterboxInfo, boxes_to_input, letterbox
 
-MEAN_PIXEL = tuple(int(round(m * 255)) for m in MEAN)  # RGB; normalises to 0, i.e. "no information"
+MEAN_PIXEL = tuple(round(m * 255) for m in MEAN)  # RGB; normalises to 0, i.e. "no information"
 
 
 def hflip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

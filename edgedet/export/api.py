@@ -156,8 +156,8 @@ def check_pairs(formats: Sequence[str], precisions: Sequence[str]) -> list[tuple
 
 def _output_names(model: Detector, n: int) -> list[str]:
     spec = model.decode_spec()
-    names = spec.get("output_names") or DEFAULT_OUTPUT_NAMES.get(spec.get("type"), [])
-    if len(names) != n:
+    names = spec.get("output_names") or spec.get("outputs") or DEFAULT_OUTPUT_NAMES.get(spec.get("type"), [])
+    if len(names) != n or not all(isinstance(x, str) for x in names):
         names = [f"output{i}" for i in range(n)]
     return list(names)
 

@@ -94,9 +94,27 @@ def convert_onnx_fp16(src: Path, dst: Path) -> Path:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    _toposort(model)  # the converter appends the input casts after their consumers
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return dst
+
+
+def _toposort(model: Any) -> None:
+    """Reorder ``model.graph.node`` so every node comes after the producers of its inputs (stable)."""
+    available = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
+    pending, ordered = list(model.graph.node), []
+    while pending:
+        is_ready = [all(i in available for i in n.input) for n in pending]
+        if not any(is_ready):
+            raise ValueError("ONNX graph has a cycle or a dangling input; cannot sort it")
+        ordered.extend(n for n, r in zip(pending, is_ready) if r)
+        for n, r in zip(pending, is_ready):
+            if r:
+                available.update(n.output)
+        pending = [n for n, r in zip(pending, is_ready) if not r]
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
 
 
 def export_onnx(ctx: ExportContext) -> ExportArtifact:

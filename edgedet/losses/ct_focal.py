@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ct_focal_loss", "CTFocalLoss"]
+__all__ = ["CTFocalLoss", "ct_focal_loss"]
 
 
 def ct_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, beta: float = 4.0, reduction: str = "mean") -> Tensor:

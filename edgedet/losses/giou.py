@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["giou_loss", "GIoULoss", "reduce_loss"]
+__all__ = ["GIoULoss", "giou_loss", "reduce_loss"]
 
 
 def reduce_loss(loss: Tensor, reduction: str) -> Tensor:

@@ -8,7 +8,12 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["ConvNormAct", "LiteConv", "ModulatedDeformConv2d", "conv3x3"]
+__all__ = ["ConvNormAct", "LiteConv", "ModulatedDeformConv2d", "conv3x3", "scaled_channels"]
+
+
+def scaled_channels(channels: int, width: float, minimum: int = 8) -> int:
+    """``channels * width`` rounded, at least ``minimum``: the one rule for reduced-width models."""
+    return max(minimum, round(channels * width))
 
 
 class ConvNormAct(nn.Sequential):

@@ -9,12 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edgedet.assigners.ttf_target import TTFTargetBuilder
+from edgedet.engine.dist import global_normalizer
 from edgedet.losses.ct_focal import ct_focal_loss
 from edgedet.losses.giou import giou_loss
 from edgedet.models.base import Detections, Detector, Targets
 from edgedet.structures.boxes import points_ltrb_to_xyxy
 
-__all__ = ["PAFNet", "TTFDecoder", "heatmap_peaks", "ags_box_weights", "grid_centres"]
+__all__ = ["PAFNet", "TTFDecoder", "ags_box_weights", "grid_centres", "heatmap_peaks"]
 
 
 def grid_centres(h: int, w: int, stride: int, device: torch.device | None = None) -> Tensor:
@@ -152,12 +153,15 @@ class PAFNet(Detector):
         if len(targets) != b:
             raise ValueError(f"got {len(targets)} target dicts for a batch of {b} images")
         t = self.target_builder(targets, (h, w), device=hm.device)
-        loss_hm = ct_focal_loss(hm, t["heatmap"], reduction="mean")
+        # normalisers are averaged over ranks so multi-GPU gradients equal single-process ones on the whole batch
+        num_peaks = global_normalizer(t["heatmap"].eq(1).sum())
+        loss_hm = ct_focal_loss(hm, t["heatmap"], reduction="sum") / num_peaks
         weight = ags_box_weights(hm, t["box_weight"], t["owner"]) if self.ags else t["box_weight"]
         mask = weight > 0  # [B, H, W]
         centres = grid_centres(h, w, self.stride, hm.device).expand(b, h, w, 2)[mask]  # [P, 2]
         pred = points_ltrb_to_xyxy(centres, ltrb.permute(0, 2, 3, 1)[mask])
-        loss_box = giou_loss(pred, t["box_target"][mask], weight[mask], reduction="sum") / (weight.sum() + 1e-4)
+        box_norm = global_normalizer(weight.sum())
+        loss_box = giou_loss(pred, t["box_target"][mask], weight[mask], reduction="sum") / box_norm
         return {"loss_hm": self.hm_weight * loss_hm, "loss_box": self.box_weight * loss_box}
 
     def postprocess(self, outputs: tuple[Tensor, Tensor], score_thr: float = 0.01) -> Detections:

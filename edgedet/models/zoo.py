@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -19,14 +20,11 @@ from edgedet.models.backbones.mobilenet_v3 import MobileNetV3
 from edgedet.models.backbones.resnet_vd import ResNetVd
 from edgedet.models.base import Detector
 from edgedet.models.heads.pafnet import PAFNetHead
+from edgedet.models.layers import scaled_channels
 from edgedet.models.necks.ttf import ttf_lite_neck, ttf_neck
 from edgedet.models.pafnet import PAFNet
 
 __all__ = ["PRESETS", "build_model", "pafnet_lite_mbv3", "pafnet_r18vd", "pafnet_r50vd"]
-
-
-def _planes(c: int, width: float) -> int:
-    return max(8, int(round(c * width)))
 
 
 def pafnet_lite_mbv3(num_classes: int, *, width: float = 1.0, ags: bool = True) -> PAFNet:
@@ -36,14 +34,14 @@ def pafnet_lite_mbv3(num_classes: int, *, width: float = 1.0, ags: bool = True) 
     """
     backbone = MobileNetV3("large", width)
     neck = ttf_lite_neck(backbone.out_channels, width)
-    head = PAFNetHead(neck.out_channels, num_classes, _planes(48, width), _planes(24, width), lite=True, dcn=False)
+    head = PAFNetHead(neck.out_channels, num_classes, scaled_channels(48, width), scaled_channels(24, width), lite=True, dcn=False)
     return PAFNet(backbone, neck, head, num_classes, ags=ags)
 
 
 def _pafnet_resnet(depth: int, num_classes: int, width: float, dcn: bool, ags: bool, frozen_stages: int) -> PAFNet:
     backbone = ResNetVd(depth, width, dcn, frozen_stages)
     neck = ttf_neck(backbone.out_channels, width, dcn)
-    head = PAFNetHead(neck.out_channels, num_classes, _planes(128, width), _planes(64, width), lite=False, dcn=dcn)
+    head = PAFNetHead(neck.out_channels, num_classes, scaled_channels(128, width), scaled_channels(64, width), lite=False, dcn=dcn)
     return PAFNet(backbone, neck, head, num_classes, ags=ags)
 
 
@@ -87,6 +85,11 @@ def build_model(cfg: ModelConfig) -> Detector:
         if name not in fields:
             raise TypeError(f"preset {cfg.name} has parameter '{name}' that is not a ModelConfig field")
         kwargs[name] = getattr(cfg, name)
+    if kwargs.get("frozen_stages", -1) >= 0 and not cfg.pretrained:
+        warnings.warn(
+            f"model.frozen_stages={cfg.frozen_stages} freezes randomly initialised layers (model.pretrained is empty);"
+            " set model.frozen_stages=-1 to train them", stacklevel=2,
+        )
     model = fn(**kwargs)
     if cfg.pretrained:
         _load_pretrained(model, cfg.pretrained)

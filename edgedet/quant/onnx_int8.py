@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-CALIB_METHODS = ("percentile", "minmax", "entropy")
+CALIB_METHODS = ("percentile", "minmax")
 PERCENTILE = 99.999
-_CHUNK = 16
+_BINS = 2048
 
 
 def _require_ort_quant() -> Any:
@@ -53,33 +53,79 @@ def float_tail_nodes(model: Any) -> list[str]:
     return sorted(tail)
 
 
-class _ArrayReader:
-    """``CalibrationDataReader`` over a float32 ``[N, 3, S, S]`` array, one image per step, with ranges."""
+def _float_activations(model: Any) -> list[str]:
+    """Graph input and every float32 node output (the tensors whose ranges QDQ may need)."""
+    import onnx
 
-    def __init__(self, data: np.ndarray, input_name: str):
-        self.data, self.input_name = data, input_name
-        self.start, self.end, self.pos = 0, len(data), 0
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {v.name: v.type.tensor_type.elem_type
+             for v in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]}
+    names = [model.graph.input[0].name]
+    names += [o for n in model.graph.node for o in n.output if o and types.get(o) == onnx.TensorProto.FLOAT]
+    return list(dict.fromkeys(names))
 
-    def __len__(self) -> int:
-        return len(self.data)
 
-    def set_range(self, start_index: int, end_index: int) -> None:
-        self.start, self.end, self.pos = start_index, end_index, start_index
+def _exposing_session(model: Any, names: list[str]) -> Any:
+    """An onnxruntime session whose outputs are ``names`` (intermediate tensors made graph outputs)."""
+    import onnx
+    import onnxruntime as ort
 
-    def rewind(self) -> None:
-        self.pos = self.start
+    aug = onnx.ModelProto()
+    aug.CopyFrom(model)
+    existing = {o.name for o in aug.graph.output}
+    aug.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+                            for n in names if n not in existing)
+    return ort.InferenceSession(aug.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def activation_ranges(model: Any, calib: np.ndarray, method: str = "percentile") -> dict[str, tuple[float, float]]:
+    """Per-tensor activation ranges ``(lo, hi)`` over the calibration images.
+
+    ``minmax``: the observed extremes. ``percentile``: a second pass builds a 2048-bin histogram of the signed
+    values on ``[min, max]`` (float64, so near-constant tensors are fine) and cuts (100 - 99.999) / 2 percent
+    off each tail. Signed on purpose: onnxruntime's own percentile calibrator histograms ``|x|`` and, without
+    ``symmetric``, returns a non-negative lower bound that clips every negative activation.
+
+    Args:
+        model: fp32 ``onnx.ModelProto``.
+        calib: float32 ``[N, 3, S, S]``.
+    """
+    names = _float_activations(model)
+    sess = _exposing_session(model, names)
+    feed_name, out_names = model.graph.input[0].name, [o.name for o in sess.get_outputs()]
+    lo = dict.fromkeys(out_names, np.inf)
+    hi = dict.fromkeys(out_names, -np.inf)
+    for x in calib:
+        for n, v in zip(out_names, sess.run(None, {feed_name: x[None]})):
+            lo[n], hi[n] = min(lo[n], float(v.min())), max(hi[n], float(v.max()))
+    if method == "minmax":
+        return {n: (lo[n], hi[n]) for n in names}
+    hist = {n: np.zeros(_BINS, np.int64) for n in out_names}
+    for x in calib:
+        for n, v in zip(out_names, sess.run(None, {feed_name: x[None]})):
+            if hi[n] > lo[n]:
+                hist[n] += np.histogram(v.astype(np.float64), _BINS, range=(lo[n], hi[n]))[0]
+    cut = (100.0 - PERCENTILE) / 200.0
+    ranges = {}
+    for n in names:
+        if not hi[n] > lo[n]:
+            ranges[n] = (lo[n], hi[n])
+            continue
+        cdf = np.cumsum(hist[n]) / hist[n].sum()
+        edges = np.linspace(lo[n], hi[n], _BINS + 1)
+        i_lo, i_hi = int(np.searchsorted(cdf, cut)), int(np.searchsorted(cdf, 1.0 - cut))
+        ranges[n] = (float(edges[i_lo]), float(edges[min(i_hi + 1, _BINS)]))
+    return ranges
+
+
+class _OneImageReader:
+    """``CalibrationDataReader`` yielding one image: onnxruntime's own MinMax pass is overridden anyway."""
+
+    def __init__(self, x: np.ndarray, input_name: str):
+        self.items = [{input_name: np.ascontiguousarray(x[None], np.float32)}]
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.pos >= self.end:
-            return None
-        x = self.data[self.pos : self.pos + 1]
-        self.pos += 1
-        return {self.input_name: np.ascontiguousarray(x, np.float32)}
-
-
-def _chunk_size(n: int) -> int:
-    """Largest divisor of ``n`` not above ``_CHUNK`` (ORT's strided calibration needs an exact split)."""
-    return max(d for d in range(1, min(n, _CHUNK) + 1) if n % d == 0)
+        return self.items.pop() if self.items else None
 
 
 def quantize_onnx_int8(
@@ -93,6 +139,9 @@ def quantize_onnx_int8(
     exclude: list[str] | None = None,
 ) -> dict[str, Any]:
     """Static QDQ int8 quantization of ``src`` into ``dst``.
+
+    Activation ranges come from :func:`activation_ranges` and reach ``quantize_static`` as per-tensor
+    ``TensorQuantOverrides`` (rmin/rmax), which take precedence over its own calibration.
 
     Args:
         src: fp32 ONNX with named nodes (:func:`edgedet.export.onnx_export.export_onnx_file`).
@@ -113,19 +162,17 @@ def quantize_onnx_int8(
         raise ValueError(f"calibration data must be a non-empty [N, 3, S, S] array, got {calib.shape}")
     model = onnx.load(str(src))
     exclude = float_tail_nodes(model) if exclude is None else list(exclude)
-    methods = {"percentile": q.CalibrationMethod.Percentile, "minmax": q.CalibrationMethod.MinMax,
-               "entropy": q.CalibrationMethod.Entropy}
-    extra = {"CalibStridedMinMax": _chunk_size(len(calib)), "ActivationSymmetric": False, "WeightSymmetric": True}
-    if method == "percentile":
-        extra["CalibPercentile"] = PERCENTILE
-    providers = ["CPUExecutionProvider"]
+    ranges = activation_ranges(model, calib, method)
+    overrides = {n: [{"rmin": np.float32(min(lo, 0.0)), "rmax": np.float32(max(hi, 0.0))}]
+                 for n, (lo, hi) in ranges.items()}
+    extra = {"ActivationSymmetric": False, "WeightSymmetric": True, "TensorQuantOverrides": overrides}
     q.quantize_static(
-        str(src), str(dst), _ArrayReader(calib, model.graph.input[0].name),
+        str(src), str(dst), _OneImageReader(calib[0], model.graph.input[0].name),
         quant_format=q.QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
         activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-        calibrate_method=methods[method], nodes_to_exclude=exclude, extra_options=extra,
-        calibration_providers=providers,
+        calibrate_method=q.CalibrationMethod.MinMax, nodes_to_exclude=exclude, extra_options=extra,
     )
     return {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ", "per_channel": per_channel,
             "reduce_range": reduce_range, "activations": "uint8", "weights": "int8", "calib_method": method,
+            "percentile": PERCENTILE if method == "percentile" else None, "n_calib": int(len(calib)),
             "float_nodes": exclude}

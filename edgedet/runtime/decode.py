@@ -18,22 +18,24 @@ Decode specs:
 ``"anchor_deltas"`` / ``"anchor_ltrb"`` (RetinaNet / ATSS / GFL-style dense heads)::
 
     {"type": "anchor_deltas" | "anchor_ltrb", "num_classes": C,
-     "levels": [{"stride": 8, "anchors": [[w, h], ...]}, ...],   # anchor shapes per location, in order
-     "center_offset": 0.0,            # anchor centre = ((x + offset) * stride, (y + offset) * stride)
+     "priors": AnchorGenerator.spec(feat_sizes),   # {"type": "grid_anchors", "strides", "feat_sizes",
+                                                   #  "center_offset", "base_anchors": per level [A, 4] xyxy}
+               | {"type": "grid_points", "strides", "feat_sizes", "center_offset"},   # A = 1, zero-size
      "cls_outputs": [0, 1, ...],      # output index per level (or one index: all levels flattened)
      "reg_outputs": [5, 6, ...],
-     "quality_outputs": [...],        # optional IoU/centerness logits, 1 channel per anchor
+     "quality_outputs": [...],        # optional IoU / centerness logits, 1 channel per anchor
      "quality": "multiply" | "sqrt",  # score = sigmoid(cls) * sigmoid(q)  (or its square root)
-     "coder": {"means": [0, 0, 0, 0], "stds": [1, 1, 1, 1], "max_ratio": 4.135}   # anchor_deltas
-              {"scale_by_stride": true}                                          # anchor_ltrb
+     "coder": {"means": [0, 0, 0, 0], "stds": [1, 1, 1, 1], "wh_clamp": 4.135}          # anchor_deltas
+              {"normalizer": "stride" | float, "clamp_negative": true}                # anchor_ltrb
      "pre_nms_top_k": 1000, "nms_iou": 0.5, "max_det": 100, "clip": true}
 
   Per-level outputs are ``[B, A * K, H, W]`` with channel ``a * K + k`` (K = C, 4 or 1); a single flattened
-  output is ``[B, N, K]`` with N ordered level, y, x, anchor. Anchor ``(y, x, a)`` has centre as above and
-  size ``anchors[a]``. ``anchor_deltas`` is the (dx, dy, dw, dh) coder (``d = raw * stds + means``, dw/dh
-  clamped to ``max_ratio``); ``anchor_ltrb`` gives distances from the anchor centre, times the stride when
-  ``scale_by_stride``. Scores are sigmoids; per level, scores > ``score_thr`` then the ``pre_nms_top_k`` best
-  (anchor, class) pairs; then class-wise NMS at ``nms_iou`` and the ``max_det`` best.
+  output is ``[B, N, K]`` with N ordered level, y, x, anchor (``edgedet.structures.priors`` layout). The
+  anchor of ``(level, y, x, a)`` is ``base_anchors[level][a] + (cx, cy, cx, cy)``, ``cx = (x + off) * stride``.
+  ``anchor_deltas`` is ``DeltaXYWHCoder.decode`` (``d = raw * stds + means``, dw/dh clamped to ``wh_clamp``);
+  ``anchor_ltrb`` is ``LTRBDistanceCoder.decode`` (distances from the anchor centre times ``normalizer``,
+  negatives clamped to 0). Scores are sigmoids; per level, scores > ``score_thr``, then the ``pre_nms_top_k``
+  best (anchor, class) pairs; then class-wise NMS at ``nms_iou`` (suppress IoU > thr) and the ``max_det`` best.
 """
 
 from __future__ import annotations
@@ -75,63 +77,68 @@ def decode_topk_boxes(
     return results
 
 
-def anchor_priors_xyxy(level: dict[str, Any], height: int, width: int, offset: float) -> np.ndarray:
-    """Anchors ``[H * W * A, 4]`` xyxy of one level, ordered (y, x, anchor)."""
-    stride = float(level["stride"])
-    wh = np.asarray(level["anchors"], np.float32).reshape(-1, 2)  # [A, 2]
-    ys, xs = np.meshgrid(np.arange(height, dtype=np.float32), np.arange(width, dtype=np.float32), indexing="ij")
-    centres = np.stack([(xs.reshape(-1) + offset) * stride, (ys.reshape(-1) + offset) * stride], axis=1)  # [HW, 2]
-    centres = np.repeat(centres, len(wh), axis=0)  # [HW*A, 2]
-    half = np.tile(wh / 2, (height * width, 1))
-    return np.concatenate([centres - half, centres + half], axis=1)
+def grid_priors_xyxy(priors: dict[str, Any]) -> list[np.ndarray]:
+    """Per level ``[H * W * A, 4]`` xyxy priors, ordered (y, x, anchor), from a prior spec (module docstring)."""
+    kind = priors.get("type")
+    if kind not in ("grid_anchors", "grid_points"):
+        raise ValueError(f"unknown prior type {kind!r}; expected 'grid_anchors' or 'grid_points'")
+    off = float(priors.get("center_offset", 0.5))
+    out = []
+    for lvl, (stride, (h, w)) in enumerate(zip(priors["strides"], priors["feat_sizes"])):
+        base = (np.asarray(priors["base_anchors"][lvl], np.float32).reshape(-1, 4) if kind == "grid_anchors"
+                else np.zeros((1, 4), np.float32))
+        ys, xs = np.meshgrid((np.arange(h, dtype=np.float32) + off) * stride,
+                             (np.arange(w, dtype=np.float32) + off) * stride, indexing="ij")
+        shifts = np.stack([xs.reshape(-1), ys.reshape(-1)] * 2, axis=1)  # [HW, 4]
+        out.append((shifts[:, None, :] + base[None]).reshape(-1, 4))
+    return out
 
 
-def _level_maps(outputs: list[np.ndarray], indices: list[int], k: int, counts: list[int] | None) -> list[np.ndarray]:
+def _level_maps(outputs: list[np.ndarray], indices: list[int], k: int, counts: list[int]) -> list[np.ndarray]:
     """Per-level ``[B, N_l, k]`` from per-level ``[B, A*k, H, W]`` maps or one flattened ``[B, N, k]`` output."""
-    if len(indices) == 1 and np.asarray(outputs[indices[0]]).ndim == 3:
+    if len(indices) == 1 and len(counts) > 1 or np.asarray(outputs[indices[0]]).ndim == 3:
         flat = np.asarray(outputs[indices[0]], np.float32)
-        if counts is None:
-            raise ValueError("a flattened [B, N, K] anchor output needs per-level feature sizes ('size': [H, W])")
+        if flat.ndim != 3 or flat.shape[1] != sum(counts) or flat.shape[2] != k:
+            raise ValueError(f"flattened anchor output must be [B, {sum(counts)}, {k}], got {flat.shape}")
         return np.split(flat, np.cumsum(counts)[:-1], axis=1)
+    if len(indices) != len(counts):
+        raise ValueError(f"{len(indices)} per-level outputs for {len(counts)} prior levels")
     maps = []
-    for i in indices:
+    for i, n in zip(indices, counts):
         m = np.asarray(outputs[i], np.float32)
         bsz, ch, h, w = m.shape
         maps.append(m.reshape(bsz, ch // k, k, h, w).transpose(0, 3, 4, 1, 2).reshape(bsz, -1, k))
+        if maps[-1].shape[1] != n:
+            raise ValueError(f"output {i} {m.shape} does not match {n} priors of its level")
     return maps
-
-
-def _level_sizes(outputs: list[np.ndarray], spec: dict[str, Any]) -> list[tuple[int, int]]:
-    levels, idx = spec["levels"], spec["cls_outputs"]
-    if len(idx) == len(levels):
-        return [tuple(np.asarray(outputs[i]).shape[-2:]) for i in idx]
-    return [tuple(lv["size"]) for lv in levels]
 
 
 def decode_deltas_xyxy(priors: np.ndarray, deltas: np.ndarray, coder: dict[str, Any]) -> np.ndarray:
     """(dx, dy, dw, dh) deltas ``[N, 4]`` relative to priors ``[N, 4]`` xyxy -> boxes ``[N, 4]`` xyxy."""
     d = deltas * np.asarray(coder.get("stds", [1, 1, 1, 1]), np.float32) + np.asarray(
         coder.get("means", [0, 0, 0, 0]), np.float32)
-    max_ratio = float(coder.get("max_ratio", abs(np.log(16 / 1000))))
-    dw, dh = np.clip(d[:, 2], -max_ratio, max_ratio), np.clip(d[:, 3], -max_ratio, max_ratio)
+    clamp = float(coder.get("wh_clamp", abs(np.log(16 / 1000))))
     pw, ph = priors[:, 2] - priors[:, 0], priors[:, 3] - priors[:, 1]
     px, py = priors[:, 0] + 0.5 * pw, priors[:, 1] + 0.5 * ph
-    gx, gy, gw, gh = px + pw * d[:, 0], py + ph * d[:, 1], pw * np.exp(dw), ph * np.exp(dh)
+    gx, gy = px + d[:, 0] * pw, py + d[:, 1] * ph
+    gw, gh = pw * np.exp(np.clip(d[:, 2], -clamp, clamp)), ph * np.exp(np.clip(d[:, 3], -clamp, clamp))
     return np.stack([gx - 0.5 * gw, gy - 0.5 * gh, gx + 0.5 * gw, gy + 0.5 * gh], axis=1)
 
 
 def decode_ltrb_xyxy(priors: np.ndarray, ltrb: np.ndarray, stride: float, coder: dict[str, Any]) -> np.ndarray:
     """Distances ``[N, 4]`` (l, t, r, b) from the prior centres -> boxes ``[N, 4]`` xyxy."""
-    scale = stride if coder.get("scale_by_stride", True) else 1.0
+    norm = coder.get("normalizer", "stride")
+    d = ltrb * (float(stride) if norm == "stride" else float(norm))
+    if coder.get("clamp_negative", True):
+        d = np.maximum(d, 0.0)
     cx, cy = (priors[:, 0] + priors[:, 2]) / 2, (priors[:, 1] + priors[:, 3]) / 2
-    d = ltrb * scale
     return np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], axis=1)
 
 
 def _decode_anchor_image(levels_data: list[tuple], spec: dict[str, Any], score_thr: float, imgsz: int | None):
     top_k = int(spec.get("pre_nms_top_k", 1000))
     all_boxes, all_scores, all_labels = [], [], []
-    for level, priors, cls, reg, qual in levels_data:
+    for stride, priors, cls, reg, qual in levels_data:
         scores = sigmoid(cls)  # [N, C]
         if qual is not None:
             scores = scores * sigmoid(qual)
@@ -145,7 +152,7 @@ def _decode_anchor_image(levels_data: list[tuple], spec: dict[str, Any], score_t
         if spec["type"] == "anchor_deltas":
             boxes = decode_deltas_xyxy(priors[anchor_idx], reg[anchor_idx], spec.get("coder", {}))
         else:
-            boxes = decode_ltrb_xyxy(priors[anchor_idx], reg[anchor_idx], level["stride"], spec.get("coder", {}))
+            boxes = decode_ltrb_xyxy(priors[anchor_idx], reg[anchor_idx], stride, spec.get("coder", {}))
         all_boxes.append(boxes)
         all_scores.append(flat[cand])
         all_labels.append(labels)
@@ -160,20 +167,18 @@ def decode_anchors(
     outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
 ) -> list[ImageDetections]:
     """``"anchor_deltas"`` / ``"anchor_ltrb"``: priors + coder -> boxes, sigmoid scores, top-k, NMS."""
-    for key in ("levels", "cls_outputs", "reg_outputs"):
+    for key in ("priors", "cls_outputs", "reg_outputs", "num_classes"):
         if key not in spec:
             raise ValueError(f"decode spec '{spec['type']}' needs '{key}' (see edgedet.runtime.decode)")
-    levels, offset, num_classes = spec["levels"], float(spec.get("center_offset", 0.0)), int(spec["num_classes"])
-    sizes = _level_sizes(outputs, spec)
-    priors = [anchor_priors_xyxy(lv, h, w, offset) for lv, (h, w) in zip(levels, sizes)]
-    counts = [len(p) for p in priors]
-    cls = _level_maps(outputs, spec["cls_outputs"], num_classes, counts)
+    priors = grid_priors_xyxy(spec["priors"])
+    counts, strides = [len(p) for p in priors], spec["priors"]["strides"]
+    cls = _level_maps(outputs, spec["cls_outputs"], int(spec["num_classes"]), counts)
     reg = _level_maps(outputs, spec["reg_outputs"], 4, counts)
     qual = _level_maps(outputs, spec["quality_outputs"], 1, counts) if spec.get("quality_outputs") else None
     results = []
     for b in range(cls[0].shape[0]):
-        data = [(levels[i], priors[i], cls[i][b], reg[i][b], None if qual is None else qual[i][b])
-                for i in range(len(levels))]
+        data = [(strides[i], priors[i], cls[i][b], reg[i][b], None if qual is None else qual[i][b])
+                for i in range(len(priors))]
         results.append(_decode_anchor_image(data, spec, score_thr, imgsz))
     return results
 

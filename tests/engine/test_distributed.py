@@ -100,4 +100,4 @@ def test_two_ranks_match_single_process_on_combined_batch(tiny_synth, tmp_path):
     assert moved > 1e-3  # the steps did something
     for k in single:
         if single[k].dtype.is_floating_point:
-            torch.testing.assert_close(split[k], single[k], rtol=1e-4, atol=1e-5, msg=k)
+            torch.testing.assert_close(split[k], single[k], rtol=1e-4, atol=1e-5)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from edgedet.models.layers import ConvNormAct, conv3x3
+from edgedet.models.layers import ConvNormAct, conv3x3, scaled_channels
 
 __all__ = ["ResNetVd", "resnet18_vd", "resnet50_vd"]
 
@@ -71,16 +71,16 @@ class ResNetVd(nn.Module):
         if not -1 <= frozen_stages <= 4:
             raise ValueError(f"frozen_stages must be in [-1, 4], got {frozen_stages}")
         block, counts = _DEPTHS[depth]
-        ch = lambda c: max(8, int(round(c * width)))  # noqa: E731
+        c32, c64 = scaled_channels(32, width), scaled_channels(64, width)
         self.stem = nn.Sequential(
-            ConvNormAct(3, ch(32), 3, 2), ConvNormAct(ch(32), ch(32), 3), ConvNormAct(ch(32), ch(64), 3),
+            ConvNormAct(3, c32, 3, 2), ConvNormAct(c32, c32, 3), ConvNormAct(c32, c64, 3),
             nn.MaxPool2d(3, 2, 1),
         )
-        cin = ch(64)
+        cin = c64
         self.stages = nn.ModuleList()
         self.out_channels = []
         for i, n in enumerate(counts):
-            planes = ch(64 * 2**i)
+            planes = scaled_channels(64 * 2**i, width)
             blocks = []
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1

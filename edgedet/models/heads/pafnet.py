@@ -37,6 +37,7 @@ class PAFNetHead(nn.Module):
         dcn: DCNv2 3x3 convs in the normal branches.
         box_scale: the box output (after ReLU) is multiplied by this (16: distances in input pixels).
         prior_prob: initial heatmap probability; bias = -log((1 - p) / p) = -log(99) for 0.01.
+        The box output's bias starts at 1, so initial boxes are 2 * box_scale px wide (32 px).
     """
 
     def __init__(
@@ -62,7 +63,9 @@ class PAFNetHead(nn.Module):
         nn.init.normal_(self.hm_out.weight, 0.0, 0.01)
         nn.init.constant_(self.hm_out.bias, -math.log((1 - prior_prob) / prior_prob))
         nn.init.normal_(self.box_out.weight, 0.0, 0.001)
-        nn.init.zeros_(self.box_out.bias)
+        # Start with 2 * box_scale px boxes (bias 1), not ~0 px ones: a zero-size predicted box has no IoU
+        # gradient, and the reference's near-zero start leaves the GIoU loss flat at 1 for many iterations.
+        nn.init.ones_(self.box_out.bias)
         self.box_scale = box_scale
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgedet.models.layers import ConvNormAct, LiteConv, conv3x3
+from edgedet.models.layers import ConvNormAct, LiteConv, conv3x3, scaled_channels
 
-__all__ = ["TTFNeck", "Upsample", "LiteUpsample", "ttf_neck", "ttf_lite_neck"]
+__all__ = ["LiteUpsample", "TTFNeck", "Upsample", "ttf_lite_neck", "ttf_neck"]
 
 
 class Upsample(nn.Module):
@@ -118,11 +118,11 @@ class TTFNeck(nn.Module):
 
 def ttf_neck(in_channels: list[int], width: float = 1.0, dcn: bool = True) -> TTFNeck:
     """PAFNet's neck: planes [256, 128, 64] (times ``width``), shortcuts [1, 2, 3], add fusion."""
-    planes = tuple(max(8, int(round(p * width))) for p in (256, 128, 64))
+    planes = tuple(scaled_channels(p, width) for p in (256, 128, 64))
     return TTFNeck(in_channels, planes, (1, 2, 3), lite=False, dcn=dcn)
 
 
 def ttf_lite_neck(in_channels: list[int], width: float = 1.0) -> TTFNeck:
     """PAFNet-lite's neck: planes [96, 48, 24] (times ``width``), LiteConv shortcuts [1, 2, 2], concat -> 48ch."""
-    planes = tuple(max(8, int(round(p * width))) for p in (96, 48, 24))
+    planes = tuple(scaled_channels(p, width) for p in (96, 48, 24))
     return TTFNeck(in_channels, planes, (1, 2, 2), lite=True, dcn=False)

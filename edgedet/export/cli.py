@@ -1,0 +1,64 @@
+"""``edgedet export``: checkpoint (or fresh zoo model) -> one directory per format x precision."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _calibration_files(calib: str, n: int) -> list[Path]:
+    """Training-split images of a dataset (any supported format), or the images under a plain folder."""
+    from edgedet.data import load_dataset
+    from edgedet.data.synth import ensure_synth
+
+    path = Path(calib) if calib else ensure_synth()
+    try:
+        index = load_dataset(path, "train")
+    except (ValueError, FileNotFoundError):
+        return [path]  # a plain image folder: edgedet.export.calib searches it
+    return [rec.file for rec in index.images]
+
+
+def load_for_export(args: argparse.Namespace):
+    """Returns ``(model, class_names, model_name, imgsz, source_ckpt)``."""
+    if args.weights:
+        from edgedet.engine.checkpoint import load_detector
+
+        model, state = load_detector(args.weights, "cpu")
+        imgsz = args.imgsz or state["config"]["model"]["imgsz"]
+        return model, state["class_names"], state["model_name"], imgsz, Path(args.weights)
+    if args.model:
+        import torch
+
+        from edgedet.config import resolve
+        from edgedet.models.zoo import build_model
+
+        cfg = resolve(args.model)
+        cfg.model.num_classes = args.num_classes
+        torch.manual_seed(0)
+        model = build_model(cfg.model).eval()
+        names = [f"class{i}" for i in range(args.num_classes)]
+        return model, names, cfg.model.name, args.imgsz or cfg.model.imgsz, None
+    raise ValueError("export needs a checkpoint (edgedet export best.pt ...) or --model NAME for a fresh model")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from edgedet.engine.trainer import unique_run_dir
+    from edgedet.export.api import check_pairs, export
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
+    check_pairs(formats, precisions)  # fail before any slow work
+    model, names, model_name, imgsz, src = load_for_export(args)
+    calib = _calibration_files(args.calib, args.calib_n) if "int8" in precisions else None
+    out = Path(args.out) if args.out else unique_run_dir("runs", "export", model_name)
+    results = export(model, formats=formats, precisions=precisions, imgsz=imgsz, out_dir=out, class_names=names,
+                     model_name=model_name, calib_images=calib, calib_n=args.calib_n, source_ckpt=src)
+    print(f"\n{'format':<12}{'precision':<10}{'size MB':>8}  {'parity':<8}{'max |diff|':>11}  path")
+    for r in results:
+        size = sum(f.stat().st_size for f in r.dir.iterdir() if f.is_file() and f.suffix not in (".json",)) / 1e6
+        ok = "pass" if r.parity.get("passed") else ("n/a" if r.precision != "fp32" else "FAIL")
+        diff = r.parity.get("max_abs_diff", float("nan"))
+        print(f"{r.format:<12}{r.precision:<10}{size:>8.2f}  {ok:<8}{diff:>11.2e}  {r.model_path}")
+    print(f"\nNext: edgedet eval {results[0].dir} --data DATA")
+    return 0 if all(r.parity.get("passed", True) or r.precision != "fp32" for r in results) else 1

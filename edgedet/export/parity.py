@@ -1,0 +1,201 @@
+"""Parity: the exported file, run through :mod:`edgedet.runtime`, against PyTorch on the same inputs.
+
+``check_parity(model, export_dir, images)`` writes ``export_dir/parity.json``::
+
+    {"format", "precision", "n_images", "gate": "fp32 tolerance" | "report only",
+     "tolerance": {"abs": 1e-4, "rel": 1e-4} | null,
+     "max_abs_diff", "max_rel_diff",      # over all raw outputs; rel is over elements beyond the abs tolerance
+     "outputs": {name: {"max_abs_diff", "max_rel_diff"}},
+     "detections": {"score_thr": 0.05, "torch", "runtime", "matched", "min_iou", "max_score_diff"},
+     "detections_match", "passed"}
+
+Raw outputs: an element passes when ``|a - b| <= abs`` or ``|a - b| <= rel * |b|`` (b = PyTorch). For
+``topk_boxes`` models the scores are compared in order (sorted top-k values are a continuous function of the
+input) and boxes/labels as a set: each PyTorch entry pairs with a runtime entry of the same label whose score
+is within 1e-4, closest box first, so near-tied scores that swap places do not count as differences; entries
+within 1e-4 of the K-th score may legitimately be replaced by another tie and are skipped (counted in
+``topk_boundary_entries_skipped``); any other unpaired entry fails. fp16/int8 pair within 0.1 and report
+unpaired entries in ``topk_unpaired_entries`` instead of failing.
+Detections: the runtime's decoder is applied to both raw outputs at ``score_thr``; they match when every
+detection pairs one-to-one (same label, IoU >= 0.9, |score diff| <= 1e-3). fp32 must pass both; fp16 and
+int8 report the same figures but only fail when outputs are missing, mis-shaped or not finite.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from edgedet.export.calib import read_bgr
+from edgedet.models.base import Detector
+from edgedet.preprocess import preprocess_bgr
+from edgedet.runtime import load
+from edgedet.runtime.decode import decode_outputs
+from edgedet.runtime.nms import box_iou_xyxy
+
+TOLERANCE = {"abs": 1e-4, "rel": 1e-4}
+DET_IOU, DET_SCORE_DIFF = 0.9, 1e-3
+PAIR_SCORE_TOL, REPORT_PAIR_TOL = 1e-4, 0.1
+
+
+def synthetic_images_bgr(n: int, imgsz: int, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic non-square BGR test images (textured background + filled shapes)."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(n):
+        h, w = imgsz, int(imgsz * (1.25 if i % 2 == 0 else 0.8))
+        image = cv2.resize(rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8), (w, h))
+        for _ in range(4):
+            x0, y0 = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
+            x1, y1 = x0 + int(rng.integers(8, max(9, w // 2))), y0 + int(rng.integers(8, max(9, h // 2)))
+            cv2.rectangle(image, (x0, y0), (x1, y1), tuple(int(c) for c in rng.integers(0, 256, 3)), -1)
+        images.append(image)
+    return images
+
+
+def _diffs(a: np.ndarray, b: np.ndarray, strict: bool) -> tuple[float, float]:
+    """``(max |a-b|, max |a-b|/|b| over elements beyond the abs tolerance)``; inf on a shape mismatch.
+
+    NaN marks an unpaired top-k entry: inf when ``strict``, left out otherwise.
+    """
+    if a.shape != b.shape:
+        return float("inf"), float("inf")
+    d = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    if strict:
+        d[np.isnan(d)] = np.inf
+    else:
+        b, d = b[~np.isnan(d)], d[~np.isnan(d)]
+    if d.size == 0:
+        return 0.0, 0.0
+    beyond = d > TOLERANCE["abs"]
+    rel = d[beyond] / np.maximum(np.abs(b.astype(np.float64)[beyond]), 1e-12)
+    return float(d.max()), float(rel.max()) if rel.size else 0.0
+
+
+def _pair_topk(t_out: list[np.ndarray], r_out: list[np.ndarray], tol: float) -> tuple[list[np.ndarray], int, int]:
+    """Pair PyTorch's top-k entries with the runtime's: same label, scores within ``tol``, closest box.
+
+    Returns the runtime's ``(boxes [B,K,4], scores [B,K], labels [B,K])``, boxes/labels reordered to PyTorch's
+    order and scores as they are (top-k order either way) (an
+    unpaired entry keeps NaN and fails the check) and the number of entries skipped because they sit within
+    ``tol`` of the K-th score, where which of several near-equal scores makes the top-k is arbitrary, and the
+    number of other unpaired entries.
+    """
+    boxes, scores, labels = (np.full_like(o, np.nan) for o in t_out[:3])
+    skipped = unpaired = 0
+    for b in range(t_out[0].shape[0]):
+        ts, rs = t_out[1][b], r_out[1][b]
+        ok = (np.abs(ts[:, None] - rs[None, :]) <= tol) & (t_out[2][b][:, None] == r_out[2][b][None, :])
+        cost = np.where(ok, np.abs(t_out[0][b][:, None, :] - r_out[0][b][None, :, :]).max(-1), np.inf)
+        free = np.ones(len(rs), bool)
+        for i in range(len(ts)):
+            row = np.where(free, cost[i], np.inf)
+            if not np.isfinite(row).any():
+                if ts[i] <= ts.min() + tol:  # boundary entry: membership of the top-k is a tie
+                    boxes[b, i], scores[b, i], labels[b, i] = t_out[0][b][i], ts[i], t_out[2][b][i]
+                    skipped += 1
+                else:
+                    unpaired += 1
+                continue
+            j = int(np.argmin(row))
+            free[j] = False
+            boxes[b, i], scores[b, i], labels[b, i] = r_out[0][b][j], rs[j], r_out[2][b][j]
+    return [boxes, r_out[1], labels, *r_out[3:]], skipped, unpaired
+
+
+def _match_detections(det_t: tuple, det_r: tuple) -> dict[str, Any]:
+    """Greedy one-to-one pairing by score order: same label, IoU >= 0.5."""
+    iou = box_iou_xyxy(det_t[0], det_r[0]) * (det_t[2][:, None] == det_r[2][None, :])
+    free, ious, sdiffs = np.ones(len(det_r[1]), bool), [], []
+    for i in range(len(det_t[1])):
+        cand = np.where(free, iou[i], 0.0)
+        if cand.size and cand.max() >= 0.5:
+            j = int(cand.argmax())
+            free[j] = False
+            ious.append(float(cand[j]))
+            sdiffs.append(abs(float(det_t[1][i]) - float(det_r[1][j])))
+    return {"torch": len(det_t[1]), "runtime": len(det_r[1]), "matched": len(ious),
+            "min_iou": min(ious) if ious else None, "max_score_diff": max(sdiffs) if sdiffs else None}
+
+
+def _same_detections(m: dict[str, Any]) -> bool:
+    if not (m["torch"] == m["runtime"] == m["matched"]):
+        return False
+    return m["matched"] == 0 or (m["min_iou"] >= DET_IOU and m["max_score_diff"] <= DET_SCORE_DIFF)
+
+
+def check_parity(
+    model: Detector,
+    export_dir: str | Path,
+    images: Sequence[np.ndarray | str | Path],
+    *,
+    threads: int | None = None,
+    score_thr: float = 0.05,
+) -> dict[str, Any]:
+    """Compare PyTorch (``model.export_graph()``) with the exported file through ``edgedet.runtime.load``.
+
+    Args:
+        model: the detector that was exported (eval mode is set here).
+        export_dir: directory with ``edgedet.json`` and the model file.
+        images: BGR ``uint8 [H, W, 3]`` arrays or image paths.
+        threads: runtime threads.
+        score_thr: detections above this are compared.
+
+    Returns:
+        The ``parity.json`` dict (also written to ``export_dir/parity.json``).
+    """
+    export_dir = Path(export_dir)
+    predictor = load(export_dir, threads=threads)
+    meta, spec = predictor.meta, predictor.meta["decode"]
+    names = [o["name"] for o in meta["outputs"]]
+    graph = model.eval().export_graph().eval()
+    worst = {n: [0.0, 0.0] for n in names}
+    dets = {"torch": 0, "runtime": 0, "matched": 0, "min_iou": None, "max_score_diff": None}
+    finite, same, boundary, unpaired = True, True, 0, 0
+    fp32 = meta["precision"] == "fp32"
+    for image in images:
+        x, _ = preprocess_bgr(read_bgr(image), predictor.imgsz)
+        with torch.no_grad():
+            out = graph(torch.from_numpy(x))
+        t_out = [o.numpy().astype(np.float32) for o in ((out,) if isinstance(out, torch.Tensor) else out)]
+        r_out = predictor.run(x)
+        finite &= all(bool(np.isfinite(o).all()) for o in r_out) and len(r_out) == len(t_out)
+        cmp_out = r_out
+        if spec["type"] == "topk_boxes" and len(r_out) >= 3:
+            cmp_out, skipped, missing = _pair_topk(t_out, r_out, PAIR_SCORE_TOL if fp32 else REPORT_PAIR_TOL)
+            boundary, unpaired = boundary + skipped, unpaired + missing
+        for n, a, b in zip(names, cmp_out, t_out):
+            worst[n] = [max(w, d) for w, d in zip(worst[n], _diffs(a, b, strict=fp32))]
+        d_t = decode_outputs(t_out, spec, score_thr, predictor.imgsz)[0]
+        d_r = decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0]
+        m = _match_detections(d_t, d_r)
+        same &= _same_detections(m)
+        for k in ("torch", "runtime", "matched"):
+            dets[k] += m[k]
+        dets["min_iou"] = _fold(min, dets["min_iou"], m["min_iou"])
+        dets["max_score_diff"] = _fold(max, dets["max_score_diff"], m["max_score_diff"])
+    max_abs = max(w[0] for w in worst.values())
+    max_rel = max(w[1] for w in worst.values())
+    raw_ok = max_abs <= TOLERANCE["abs"] or max_rel <= TOLERANCE["rel"]
+    result = {
+        "format": meta["format"], "precision": meta["precision"], "n_images": len(images),
+        "gate": "fp32 tolerance" if fp32 else "report only", "tolerance": TOLERANCE if fp32 else None,
+        "max_abs_diff": max_abs, "max_rel_diff": max_rel,
+        "outputs": {n: {"max_abs_diff": w[0], "max_rel_diff": w[1]} for n, w in worst.items()},
+        "topk_boundary_entries_skipped": boundary, "topk_unpaired_entries": unpaired,
+        "detections": {"score_thr": score_thr, **dets}, "detections_match": bool(same),
+        "passed": bool(finite and (raw_ok and same if fp32 else True)),
+    }
+    (export_dir / "parity.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _fold(fn, acc, value):
+    if value is None:
+        return acc
+    return value if acc is None else fn(acc, value)

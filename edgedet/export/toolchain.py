@@ -1,0 +1,161 @@
+"""The Python 3.10 toolchain for Paddle-Lite: a cached venv and the worker scripts run inside it.
+
+The ``paddlelite`` wheel (``paddle_lite_opt`` and the ``MobileConfig`` predictor) exists only for Python <= 3.10
+(2.13rc0 on cp310), while edgedet runs on 3.11+. So the first call of :func:`ensure_toolchain` creates a venv
+from a Python 3.10 interpreter at ``$EDGEDET_CACHE/toolchain-py310`` (default ``~/.cache/edgedet``) with
+:data:`TOOLCHAIN_PACKAGES`, and later calls reuse it. Paddle itself (x2paddle, paddle.inference) runs in the
+main environment: paddlepaddle 2.6.2 has cp311 wheels, so this venv needs only paddlelite and numpy < 2.
+
+Python 3.10 is found through ``$EDGEDET_PY310`` (a path), ``python3.10`` on ``PATH``, or pyenv
+(``$(pyenv root)/versions/3.10.*/bin/python3.10``). Workers live in ``edgedet/export/_py310/`` and are run as
+plain scripts (they import nothing from edgedet).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TOOLCHAIN_PACKAGES = ("paddlelite==2.13rc0", "numpy<2")
+"""Pinned: paddlelite 2.13rc0 is the only cp310 wheel; its pybind module is built against numpy 1.x."""
+VENV_NAME = "toolchain-py310"
+WORKER_DIR = Path(__file__).with_name("_py310")
+_STAMP = ".edgedet-toolchain"
+
+
+class ToolchainError(RuntimeError):
+    """The Python 3.10 toolchain could not be found, built or run."""
+
+
+def cache_root() -> Path:
+    """``$EDGEDET_CACHE`` or ``~/.cache/edgedet``."""
+    return Path(os.environ.get("EDGEDET_CACHE") or Path.home() / ".cache" / "edgedet")
+
+
+def toolchain_dir() -> Path:
+    return cache_root() / VENV_NAME
+
+
+def _is_py310(exe: str | Path) -> bool:
+    try:
+        out = subprocess.run([str(exe), "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == "True"
+
+
+def _pyenv_candidates() -> list[str]:
+    roots = []
+    if shutil.which("pyenv"):
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=60)
+        if out.returncode == 0 and out.stdout.strip():
+            roots.append(out.stdout.strip())
+    roots.append(os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv"))
+    found = []
+    for root in dict.fromkeys(roots):
+        found += sorted(glob.glob(os.path.join(root, "versions", "3.10.*", "bin", "python3.10")), reverse=True)
+    return found
+
+
+def find_python310() -> Path:
+    """A Python 3.10 interpreter: ``$EDGEDET_PY310``, ``python3.10`` on PATH, or pyenv's 3.10.x.
+
+    Raises:
+        ToolchainError: none found (the message says how to provide one).
+    """
+    env = os.environ.get("EDGEDET_PY310")
+    if env:
+        if not _is_py310(env):
+            raise ToolchainError(f"EDGEDET_PY310={env} is not a working Python 3.10 interpreter")
+        return Path(env)
+    candidates = [p for p in (shutil.which("python3.10"),) if p] + _pyenv_candidates()
+    for exe in candidates:
+        if _is_py310(exe):
+            return Path(exe)
+    raise ToolchainError(
+        "Paddle-Lite needs a Python 3.10 interpreter (the paddlelite wheel exists only for Python <= 3.10) and "
+        f"none was found (looked at $EDGEDET_PY310, python3.10 on PATH, pyenv versions 3.10.*; tried "
+        f"{candidates or 'nothing'}). Install one (e.g. `pyenv install 3.10`) or set EDGEDET_PY310=/path/to/python3.10")
+
+
+def toolchain_python() -> Path:
+    return toolchain_dir() / "bin" / "python"
+
+
+def _ready(venv: Path) -> bool:
+    stamp = venv / _STAMP
+    return stamp.is_file() and stamp.read_text().split("\n") == list(TOOLCHAIN_PACKAGES)
+
+
+def _build(venv: Path) -> None:
+    """Build in place under the lock; the stamp is written last, so an interrupted build is redone."""
+    py310 = find_python310()
+    shutil.rmtree(venv, ignore_errors=True)
+    steps = [[str(py310), "-m", "venv", str(venv)],
+             [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+              *TOOLCHAIN_PACKAGES]]
+    for cmd in steps:
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise ToolchainError(f"building the Python 3.10 toolchain failed at `{' '.join(cmd)}`:\n"
+                                 f"{out.stderr[-3000:]}")
+    (venv / _STAMP).write_text("\n".join(TOOLCHAIN_PACKAGES))
+
+
+def ensure_toolchain(log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+    """Create (once, under a file lock) and return the toolchain venv's ``python``.
+
+    Raises:
+        ToolchainError: no Python 3.10, or pip could not install :data:`TOOLCHAIN_PACKAGES`.
+    """
+    venv = toolchain_dir()
+    if _ready(venv):
+        return toolchain_python()
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{VENV_NAME}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _ready(venv):
+            start = time.perf_counter()
+            log(f"edgedet: building the Python 3.10 toolchain ({', '.join(TOOLCHAIN_PACKAGES)}) at {venv} ...")
+            _build(venv)
+            log(f"edgedet: toolchain built in {time.perf_counter() - start:.1f} s")
+    return toolchain_python()
+
+
+def worker_command(script: str, *args: str) -> list[str]:
+    """``[toolchain python, edgedet/export/_py310/<script>, *args]`` (builds the toolchain if needed)."""
+    path = WORKER_DIR / script
+    if not path.is_file():
+        raise ToolchainError(f"no worker script {path}")
+    return [str(ensure_toolchain()), str(path), *map(str, args)]
+
+
+def run_worker(script: str, *args: str, timeout: float = 600) -> str:
+    """Run a worker script to completion in the toolchain; returns its stdout.
+
+    Raises:
+        ToolchainError: non-zero exit (with the worker's stderr) or timeout.
+    """
+    cmd = worker_command(script, *args)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise ToolchainError(f"{script} timed out after {timeout} s") from e
+    if out.returncode != 0:
+        raise ToolchainError(f"{script} failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
+    return out.stdout
+
+
+def toolchain_bin(name: str) -> Path:
+    """An executable of the toolchain venv (e.g. ``paddle_lite_opt``); builds the toolchain if needed."""
+    exe = ensure_toolchain().parent / name
+    if not exe.is_file():
+        raise ToolchainError(f"{exe} is missing from the toolchain: delete {toolchain_dir()} to rebuild it")
+    return exe

@@ -1,0 +1,150 @@
+"""``edgedet quickstart``: the main job end to end on the built-in dataset.
+
+synthesise the dataset -> train PAFNet-lite -> evaluate -> export every available format x precision (int8
+calibrated on training images) -> evaluate every export through ``edgedet.runtime`` -> time it on this host ->
+``report.md``. The ``tiny`` schedule finishes in minutes on a 2-core CPU; ``full`` is for a GPU.
+
+Teacher training + distillation and the on-device benchmark runner join this pipeline when they are built.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("edgedet")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    overrides: tuple[str, ...]
+    exports: tuple[tuple[str, str], ...]
+    val_images: int  # images used to evaluate each export (0 = all)
+
+
+SCHEDULES = {
+    "tiny": Schedule(
+        overrides=("train.epochs=6", "train.batch=16", "data.max_images=1200", "train.lr=0.03", "train.lr_batch=16",
+                   "train.warmup_iters=50", "data.multiscale=[0,0]", "data.gridmask=0", "train.eval_interval=3",
+                   "data.workers=2", "train.ema=false"),
+        exports=(("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "int8"),
+                 ("paddle", "fp32"), ("paddle-lite", "fp32")),
+        val_images=300,
+    ),
+    "full": Schedule(overrides=(), exports=(("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"),
+                                            ("tflite", "fp16"), ("tflite", "int8"), ("paddle", "fp32"),
+                                            ("paddle-lite", "fp32")), val_images=0),
+}
+
+
+def host_latency_ms(predictor, imgsz: int, runs: int = 20, warmup: int = 3) -> dict[str, float]:
+    x = np.random.default_rng(0).standard_normal((1, 3, imgsz, imgsz)).astype(np.float32)
+    for _ in range(warmup):
+        predictor.run(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        predictor.run(x)
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50_ms": float(np.median(times)), "mean_ms": float(np.mean(times))}
+
+
+def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, threads: int = 1) -> list[dict[str, Any]]:
+    from edgedet import runtime
+    from edgedet.engine.checkpoint import load_detector
+    from edgedet.export.api import export
+    from edgedet.export.evaluate import evaluate_export
+
+    model, state = load_detector(ckpt, "cpu")
+    imgsz = state["config"]["model"]["imgsz"]
+    rows = []
+    for fmt, prec in exports:
+        t0 = time.time()
+        try:
+            (res,) = export(model, formats=[fmt], precisions=[prec], imgsz=imgsz, out_dir=out,
+                            class_names=state["class_names"], model_name=state["model_name"],
+                            calib_images=calib_files if prec == "int8" else None, source_ckpt=ckpt, threads=threads)
+        except (ImportError, RuntimeError, ValueError, OSError) as e:  # an optional toolchain missing or failing
+            log.warning("export %s %s failed: %s", fmt, prec, e)
+            rows.append({"format": fmt, "precision": prec, "error": str(e).splitlines()[0][:200]})
+            continue
+        metrics = evaluate_export(res.dir, val_index, threads=threads, progress=True)
+        lat = host_latency_ms(runtime.load(res.dir, threads=threads), imgsz)
+        size = sum(f.stat().st_size for f in res.dir.iterdir() if f.is_file() and not f.name.endswith(".json"))
+        rows.append({"format": fmt, "precision": prec, "dir": str(res.dir), "AP": metrics["AP"],
+                     "AP50": metrics["AP50"], "size_mb": size / 1e6, **lat,
+                     "max_abs_diff": res.parity.get("max_abs_diff"), "parity_passed": res.parity.get("passed"),
+                     "seconds": time.time() - t0})
+    return rows
+
+
+def run_quickstart(schedule: str = "tiny", device: str = "", project: str = "runs", progress: bool = True) -> int:
+    from edgedet.config import resolve
+    from edgedet.data import load_dataset
+    from edgedet.data.synth import ensure_synth
+    from edgedet.engine.report import machine_summary
+    from edgedet.engine.trainer import Trainer, unique_run_dir
+
+    plan = SCHEDULES[schedule]
+    qs_dir = unique_run_dir(project, "quickstart", f"pafnet_lite_{schedule}")
+    qs_dir.mkdir(parents=True)
+    timings: dict[str, float] = {}
+
+    t0 = time.time()
+    data = ensure_synth()
+    timings["dataset"] = time.time() - t0
+    print(f"[1/4] built-in dataset at {data} ({timings['dataset']:.0f} s)")
+
+    t0 = time.time()
+    overrides = [*plan.overrides, f"data.path={data}"] + ([f"train.device={device}"] if device else [])
+    cfg = resolve("pafnet_lite_mbv3", overrides)
+    run_dir = qs_dir / "train"
+    metrics = Trainer(cfg, run_dir, progress=progress).fit()
+    timings["train"] = time.time() - t0
+    print(f"[2/4] trained PAFNet-lite: val AP {metrics['AP']:.4f}, AP50 {metrics['AP50']:.4f} "
+          f"({timings['train']:.0f} s) -> {run_dir}")
+
+    t0 = time.time()
+    val = load_dataset(data, "val")
+    if plan.val_images:
+        val.images = val.images[: plan.val_images]
+    calib = [r.file for r in load_dataset(data, "train").images]
+    rows = _export_and_eval(run_dir / "weights" / "last.pt", qs_dir / "export", val, calib, plan.exports)
+    timings["export+eval"] = time.time() - t0
+    print(f"[3/4] exported and evaluated {sum('AP' in r for r in rows)}/{len(rows)} format x precision pairs "
+          f"({timings['export+eval']:.0f} s)")
+
+    report = _write_report(qs_dir, schedule, metrics, rows, timings, machine_summary(), len(val.images))
+    (qs_dir / "summary.json").write_text(json.dumps({"train": metrics, "exports": rows, "timings": timings},
+                                                    indent=2, default=float))
+    print(f"[4/4] report: {report}")
+    print(report.read_text())
+    return 0
+
+
+def _write_report(qs_dir: Path, schedule: str, metrics: dict, rows: list[dict], timings: dict, machine: str,
+                  n_val: int) -> Path:
+    lines = [f"# edgedet quickstart ({schedule} schedule)", "", f"Machine: {machine}", "",
+             f"PAFNet-lite (PyTorch, val): AP {metrics['AP']:.4f}, AP50 {metrics['AP50']:.4f}, "
+             f"APs {metrics['APs']:.4f}, APm {metrics['APm']:.4f}, APl {metrics['APl']:.4f}", "",
+             f"## Exports (evaluated through edgedet.runtime on {n_val} val images; host latency, 1 thread)", "",
+             "| format | precision | AP | AP50 | size MB | p50 ms | max abs diff vs torch | parity |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['format']} | {r['precision']} | failed: {r['error']} | | | | | |")
+            continue
+        diff = r["max_abs_diff"]
+        lines.append(f"| {r['format']} | {r['precision']} | {r['AP']:.4f} | {r['AP50']:.4f} | {r['size_mb']:.2f} | "
+                     f"{r['p50_ms']:.1f} | {diff if diff is None else f'{diff:.2e}'} | {r['parity_passed']} |")
+    lines += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), "",
+              "Not in this pipeline yet: teacher training + distillation, the on-device benchmark runner."]
+    path = qs_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

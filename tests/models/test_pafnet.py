@@ -1,0 +1,127 @@
+import pytest
+import torch
+
+from edgedet.assigners.ttf_target import TTFTargetBuilder
+from edgedet.config.schema import ModelConfig
+from edgedet.models.pafnet import TTFDecoder, ags_box_weights, grid_centres, heatmap_peaks
+from edgedet.models.zoo import build_model
+from edgedet.structures.boxes import points_xyxy_to_ltrb
+
+torch.set_num_threads(1)
+
+
+def _tiny(name, dcn=False, classes=3, ags=True):
+    torch.manual_seed(0)
+    width = 0.25 if name == "pafnet_lite_mbv3" else 0.125
+    return build_model(ModelConfig(name=name, num_classes=classes, width=width, dcn=dcn, ags=ags, frozen_stages=-1))
+
+
+TARGETS = [
+    {"boxes": torch.tensor([[10.0, 12, 50, 60], [60, 20, 90, 40]]), "labels": torch.tensor([0, 2])},
+    {"boxes": torch.tensor([[30.0, 30, 70, 80]]), "labels": torch.tensor([1])},
+]
+
+
+@pytest.mark.parametrize("name,dcn", [("pafnet_lite_mbv3", False), ("pafnet_r18vd", False), ("pafnet_r18vd", True)])
+def test_output_shapes_and_decode(name, dcn):
+    model = _tiny(name, dcn).eval()
+    with torch.no_grad():
+        hm, ltrb = model(torch.randn(2, 3, 64, 96))
+    assert hm.shape == (2, 3, 16, 24) and ltrb.shape == (2, 4, 16, 24)
+    assert (ltrb >= 0).all()
+    torch.testing.assert_close(hm.sigmoid().mean(), torch.tensor(0.01), atol=0.01, rtol=0)  # prior bias
+    dets = model.postprocess((hm, ltrb), score_thr=0.0)
+    assert len(dets) == 2 and dets[0]["boxes"].shape[1] == 4 and dets[0]["labels"].dtype == torch.long
+
+
+def test_export_graph_static_shapes():
+    model = _tiny("pafnet_lite_mbv3").eval()
+    graph = model.export_graph()
+    with torch.no_grad():
+        boxes, scores, labels = graph(torch.randn(1, 3, 64, 64))
+    assert boxes.shape == (1, 100, 4) and scores.shape == (1, 100) and labels.shape == (1, 100)
+    assert labels.dtype == torch.float32 and set(labels.unique().tolist()) <= {0.0, 1.0, 2.0}
+    assert (boxes[..., 0::2] >= 0).all() and (boxes[..., 0::2] <= 64).all()
+    assert model.decode_spec() == {"type": "topk_boxes", "topk": 100, "outputs": ["boxes", "scores", "labels"]}
+    with torch.no_grad():
+        hm, ltrb = model(torch.zeros(1, 3, 64, 64))
+        torch.testing.assert_close(graph(torch.zeros(1, 3, 64, 64))[1], model.decoder(hm, ltrb)[1])
+
+
+def test_decode_round_trip_from_perfect_targets():
+    gts = torch.tensor([[10.0, 12, 50, 60], [70, 20, 121, 41], [20, 90, 33, 101], [60, 64, 120, 124]])
+    labels = torch.tensor([0, 2, 1, 2])
+    t = TTFTargetBuilder(3)([{"boxes": gts, "labels": labels}], (32, 32))
+    logits = torch.logit(t["heatmap"].clamp(1e-6, 1 - 1e-6))
+    ltrb = points_xyxy_to_ltrb(grid_centres(32, 32, 4), t["box_target"][0]).permute(2, 0, 1)[None]
+    det = TTFDecoder(stride=4, topk=100)(logits, ltrb.clamp(min=0))
+    boxes, scores, labs = (x[0] for x in det)
+    found = scores > 0.5
+    assert found.sum().item() == 4
+    order = boxes[found][:, 0].argsort()
+    gt_order = gts[:, 0].argsort()
+    torch.testing.assert_close(boxes[found][order], gts[gt_order], atol=1.0, rtol=0)
+    assert labs[found][order].tolist() == labels[gt_order].float().tolist()
+
+
+def test_plateau_gives_one_peak():
+    heat = torch.full((1, 2, 8, 8), 0.01)
+    heat[0, 0, 2, 2] = heat[0, 0, 2, 3] = 0.6  # horizontal pair
+    heat[0, 0, 5:7, 5:7] = 0.4  # 2x2 block
+    heat[0, 1, 3, 4] = heat[0, 1, 4, 3] = 0.5  # diagonal pair
+    heat[0, 1, 6, 1:6] = 0.3  # run of five
+    peaks = heatmap_peaks(heat)
+    assert (peaks > 0.1).sum().item() == 4
+    assert peaks[0, 0, 2, 2] == 0.6 and peaks[0, 0, 5, 5] == 0.4 and peaks[0, 1, 3, 4] == 0.5 and peaks[0, 1, 6, 1] == 0.3
+    # the plain max-pool test would keep every plateau cell
+    naive = heat * (heat == torch.nn.functional.max_pool2d(heat, 3, 1, 1))
+    assert (naive > 0.1).sum().item() == 2 + 4 + 2 + 5
+    # through the decoder: exactly four confident detections
+    _, scores, _ = TTFDecoder(4, 20)(torch.logit(heat), torch.ones(1, 4, 8, 8))
+    assert (scores > 0.1).sum().item() == 4
+
+
+def test_ags_keeps_object_totals_and_favours_high_heatmap():
+    t = TTFTargetBuilder(3)(TARGETS, (24, 24))
+    logits = torch.full((2, 3, 24, 24), -4.0)
+    logits[0, 0, 9, 6] = 4.0  # a confident cell off-centre inside the first object
+    w = ags_box_weights(logits, t["box_weight"], t["owner"])
+    for b in range(2):
+        for k in t["owner"][b].unique().tolist():
+            if k >= 0:
+                m = t["owner"][b] == k
+                torch.testing.assert_close(w[b][m].sum(), t["box_weight"][b][m].sum())
+    assert w[0, 9, 6] > t["box_weight"][0, 9, 6]
+    assert (w[t["owner"] < 0] == 0).all()
+
+
+@pytest.mark.parametrize("name,ags", [("pafnet_lite_mbv3", True), ("pafnet_r18vd", False)])
+def test_losses_finite_and_falling(name, ags):
+    model = _tiny(name, dcn=name != "pafnet_lite_mbv3", ags=ags).train()
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 96, 96)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.04, momentum=0.9)
+    history = []
+    for _ in range(10):
+        losses = model.loss(model(images), TARGETS)
+        assert set(losses) == {"loss_hm", "loss_box"}
+        assert all(torch.isfinite(v) for v in losses.values())
+        history.append({k: v.item() for k, v in losses.items()})
+        opt.zero_grad()
+        sum(losses.values()).backward()
+        opt.step()
+    assert history[-1]["loss_hm"] < 0.95 * history[0]["loss_hm"]
+    assert history[-1]["loss_box"] < 0.95 * history[0]["loss_box"]
+
+
+def test_images_without_boxes():
+    model = _tiny("pafnet_lite_mbv3").train()
+    empty = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
+    out = model(torch.randn(2, 3, 64, 64))
+    losses = model.loss(out, [empty, empty])
+    assert losses["loss_box"].item() == 0.0 and losses["loss_hm"].item() > 0
+    sum(losses.values()).backward()
+    mixed = model.loss(model(torch.randn(2, 3, 64, 64)), [empty, TARGETS[1]])
+    assert torch.isfinite(mixed["loss_box"]) and mixed["loss_box"].item() > 0
+    with pytest.raises(ValueError):
+        model.loss(out, [empty])
