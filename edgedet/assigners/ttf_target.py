@@ -74,17 +74,27 @@ class TTFTargetBuilder:
         """
         if device is None:
             device = targets[0]["boxes"].device if targets else torch.device("cpu")
-        parts = [self.single(t["boxes"].to(device), t["labels"].to(device), feat_hw) for t in targets]
+        labels = [t["labels"].to(device) for t in targets]
+        self._check_labels(torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long))  # one sync per batch
+        parts = [self._single(t["boxes"].to(device), lab, feat_hw) for t, lab in zip(targets, labels)]
         return {key: torch.stack([p[key] for p in parts]) for key in ("heatmap", "box_target", "box_weight", "owner")}
 
     def single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int]) -> dict[str, Tensor]:
         """Targets of one image (shapes as in ``__call__`` without the batch dimension)."""
+        self._check_labels(labels)
+        return self._single(boxes, labels, feat_hw)
+
+    def _check_labels(self, labels: Tensor) -> None:
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
+            )
+
+    def _single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int]) -> dict[str, Tensor]:
         h, w = feat_hw
         c, dev = self.num_classes, boxes.device
         boxes = boxes.float().reshape(-1, 4)
         n = boxes.shape[0]
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= c):
-            raise ValueError(f"labels must lie in [0, {c}), got range [{int(labels.min())}, {int(labels.max())}]")
         heat = torch.zeros(c, h * w, device=dev)
         if n == 0:
             return {

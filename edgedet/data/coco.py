@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedet.data.index import DatasetIndex, Problem, check_box_xyxy, make_record, resolve_image
+from edgedet.data.index import DatasetIndex, Problem, check_box_xyxy, image_size, make_record, resolve_image
 
 
 def coco_json_for(root: Path, split: str) -> Path:
@@ -84,10 +84,13 @@ def read_coco(json_path: Path, split: str) -> DatasetIndex:
 
 def _read_annotations(
     anns: list, images: dict, all_ids: set, cat_ids: list[int], where: str, problems: list[Problem]
-) -> dict[int, tuple[list, list, list]]:
-    """Validated annotations grouped per image id as ``(boxes xyxy, labels, iscrowd)`` lists."""
+) -> dict[int, tuple[list, list, list, list]]:
+    """Validated annotations grouped per image id as ``(boxes xyxy, labels, iscrowd, areas)`` lists.
+
+    ``area`` is kept from the file (COCO evaluation sizes objects by it); missing or invalid -> box area.
+    """
     label_of = {c: i for i, c in enumerate(cat_ids)}
-    per_image: dict[int, tuple[list, list, list]] = {i: ([], [], []) for i in images}
+    per_image: dict[int, tuple[list, list, list, list]] = {i: ([], [], [], []) for i in images}
     seen: set = set()
     for k, ann in enumerate(anns):
         entry = f"annotations[{k}] (id={ann.get('id') if isinstance(ann, dict) else None})"
@@ -119,10 +122,13 @@ def _read_annotations(
         _, width, height = images[img_id]
         box = check_box_xyxy(np.array([x, y, x + w, y + h]), width, height, where, entry, problems)
         if box is not None:
-            boxes, labels, crowd = per_image[img_id]
+            boxes, labels, crowd, areas = per_image[img_id]
             boxes.append(box)
             labels.append(label_of[cat])
             crowd.append(bool(ann.get("iscrowd", 0)))
+            area = ann.get("area")
+            box_area = float((box[2] - box[0]) * (box[3] - box[1]))
+            areas.append(float(area) if isinstance(area, (int, float)) and area > 0 else box_area)
     return per_image
 
 
@@ -143,8 +149,6 @@ def _read_categories(categories: list, where: str, problems: list[Problem]) -> d
 
 def _read_images(images: list, root: Path, base: Path, where: str, problems: list[Problem]) -> dict:
     """Validated images as ``{id: (file, width, height)}`` in file order."""
-    from edgedet.data.index import image_size
-
     out: dict[int, tuple[Path, int, int]] = {}
     for k, im in enumerate(images):
         entry = f"images[{k}] (id={im.get('id') if isinstance(im, dict) else None})"

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from edgedet.config.schema import DataConfig
 from edgedet.data import transforms as T
 from edgedet.data.index import DatasetIndex, ImageRecord
-from edgedet.preprocess import MEAN, STD
+from edgedet.preprocess import MEAN, PAD_VALUE, STD
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,10 @@ class DetectionDataset(Dataset):
     orig_w)`` mapping original pixels to input pixels (in train mode: of the augmented image). Crowd boxes are
     left out. Train mode applies the augmentations of ``cfg``; eval mode only letterboxes.
 
-    An image that cannot be decoded is replaced by the next readable one; the count is logged once per
-    dataset (per worker process) as a warning.
+    An image that cannot be decoded never stops an epoch: in train mode it is replaced by the next readable
+    image; in eval mode it becomes a blank (pad-coloured) image of the annotated size that keeps its id and
+    boxes, so every image id is still evaluated exactly once. The count is logged once per dataset (per worker
+    process) as a warning; ``substituted`` and ``bad`` hold it.
     """
 
     def __init__(self, index: DatasetIndex, imgsz: int, train: bool, cfg: DataConfig | None = None, seed: int = 0):
@@ -80,8 +82,16 @@ class DetectionDataset(Dataset):
         self.rng = np.random.default_rng(seed)
 
     def _read(self, i: int) -> tuple[int, np.ndarray]:
-        """RGB image of record ``i``, or of the next readable record if it cannot be decoded."""
+        """``(record index, RGB image)`` of record ``i``, or a substitute if it cannot be decoded."""
         n = len(self.records)
+        if not self.train:
+            img = None if i in self.bad else cv2.imread(str(self.records[i].file), cv2.IMREAD_COLOR)
+            if img is not None:
+                return i, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            self.bad.add(i)
+            self._note_substitution(i)
+            rec = self.records[i]
+            return i, np.full((rec.height, rec.width, 3), PAD_VALUE, np.uint8)
         for k in range(n):
             j = (i + k) % n
             if j in self.bad:
@@ -89,19 +99,19 @@ class DetectionDataset(Dataset):
             img = cv2.imread(str(self.records[j].file), cv2.IMREAD_COLOR)
             if img is not None:
                 if k:
-                    self._note_substitution(i, j)
+                    self._note_substitution(i)
                 return j, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             self.bad.add(j)
         raise RuntimeError(f"no image of the {self.index.split} split of {self.index.root} can be decoded; "
                            "fix: run `edgedet data check` on the dataset")
 
-    def _note_substitution(self, i: int, j: int) -> None:
+    def _note_substitution(self, i: int) -> None:
         self.substituted += 1
         if not self._warned:
             self._warned = True
-            log.warning("%s [%s]: %d unreadable image(s) so far (first: %s), replaced by other images; run "
-                        "`edgedet data check` to list them", self.index.root, self.index.split, len(self.bad),
-                        self.records[i].file)
+            log.warning("%s [%s]: %d unreadable image(s) so far (first: %s), replaced by %s; run `edgedet data "
+                        "check` to list them", self.index.root, self.index.split, len(self.bad), self.records[i].file,
+                        "other images" if self.train else "blank images")
 
     def _sample(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         j, img = self._read(i)
@@ -160,7 +170,6 @@ def collate_detection(batch: list[dict]) -> tuple[Tensor, list[dict], list[dict]
 
 def _seed_worker(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
-    cv2.setNumThreads(1)
     # info.seed = loader base seed (drawn from the loader's seeded generator) + worker_id: deterministic
     info.dataset.set_rng(info.seed % 2**63)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 # Boxes that leave the image by at most this many pixels are clipped silently (rounding in annotation tools).
@@ -41,6 +42,8 @@ class ImageRecord:
         boxes: float32 ``[N, 4]`` xyxy in original-image pixels.
         labels: int64 ``[N]`` contiguous class indices in ``[0, C)``.
         iscrowd: bool ``[N]``; crowd / difficult / mostly-occluded boxes, ignored by training and evaluation.
+        areas: optional float32 ``[N]`` object areas from the source annotations (COCO ``area``, the mask
+            area), which COCO evaluation uses for its small/medium/large split; None = box areas.
     """
 
     id: int
@@ -50,6 +53,7 @@ class ImageRecord:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     iscrowd: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.bool_))
+    areas: np.ndarray | None = None
 
 
 @dataclass
@@ -79,7 +83,7 @@ class DatasetIndex:
     def to_coco_dict(self) -> dict:
         """COCO ground-truth dict (images, annotations with xywh bbox, categories) for pycocotools.
 
-        Original image ids and category ids are kept; file names are relative to ``root`` where possible.
+        Original image ids, category ids and areas are kept; file names are relative to ``root`` where possible.
         """
         images, annotations = [], []
         ann_id = 1
@@ -88,12 +92,14 @@ class DatasetIndex:
                 {"id": int(rec.id), "file_name": relative_name(rec.file, self.root),
                  "width": int(rec.width), "height": int(rec.height)}
             )
-            for box, label, crowd in zip(rec.boxes, rec.labels, rec.iscrowd):
+            for k, (box, label, crowd) in enumerate(zip(rec.boxes, rec.labels, rec.iscrowd)):
                 x1, y1, x2, y2 = (float(v) for v in box)
                 w, h = x2 - x1, y2 - y1
+                own = rec.areas is not None and len(rec.areas) == len(rec.boxes)
+                area = float(rec.areas[k]) if own else w * h
                 annotations.append(
                     {"id": ann_id, "image_id": int(rec.id), "category_id": int(self.cat_ids[int(label)]),
-                     "bbox": [x1, y1, w, h], "area": w * h, "iscrowd": int(bool(crowd))}
+                     "bbox": [x1, y1, w, h], "area": area, "iscrowd": int(bool(crowd))}
                 )
                 ann_id += 1
         categories = [{"id": int(c), "name": n} for c, n in zip(self.cat_ids, self.class_names)]
@@ -167,7 +173,8 @@ def _fmt(box: np.ndarray) -> str:
 
 
 def make_record(
-    image_id: int, file: Path, width: int, height: int, boxes: list, labels: list, crowd: list
+    image_id: int, file: Path, width: int, height: int, boxes: list, labels: list, crowd: list,
+    areas: list | None = None,
 ) -> ImageRecord:
     """Build an :class:`ImageRecord` from python lists (boxes xyxy pixels)."""
     return ImageRecord(
@@ -175,13 +182,17 @@ def make_record(
         boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
         labels=np.asarray(labels, np.int64).reshape(-1),
         iscrowd=np.asarray(crowd, np.bool_).reshape(-1),
+        areas=None if areas is None else np.asarray(areas, np.float32).reshape(-1),
     )
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
     """``(width, height)`` from the file header (no full decode), or None if unreadable."""
-    from PIL import Image
-
+    try:
+        from PIL import Image
+    except ImportError:  # pillow comes with matplotlib; without it, decode the whole image
+        img = cv2.imread(str(path))
+        return None if img is None else (img.shape[1], img.shape[0])
     try:
         with Image.open(path) as im:
             return im.size

@@ -28,7 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 CLASS_NAMES = [str(d) for d in range(10)] + ["circle", "triangle", "square"]
 JPEG_QUALITY = 92
 BACKGROUNDS = ("grass", "gravel", "brick", "coffee", "astronaut", "chelsea", "rocket", "camera", "coins",
@@ -138,11 +138,16 @@ def _side(rng: np.random.Generator, size: int) -> int:
     return round(float(np.exp(rng.uniform(np.log(lo), np.log(hi))) * size / 320))
 
 
-def _paste_objects(img: np.ndarray, rng: np.random.Generator) -> tuple[list, list]:
-    """Paste objects in order (later over earlier); returns ``(labels, instance id map)``."""
+def _paste_objects(img: np.ndarray, rng: np.random.Generator) -> tuple[list, np.ndarray]:
+    """Paste objects in order (later over earlier) into ``img`` (float32, modified in place).
+
+    Returns:
+        ``(objects, owner)``: objects as ``(k, label, mask area, (x, y, w, h) of the paste)``; ``owner``
+        int32 ``[size, size]`` holds the ``k`` of the object visible at each pixel (0 = background).
+    """
     size = img.shape[0]
     owner = np.zeros((size, size), np.int32)
-    labels, areas = [], []
+    pasted = []
     for k in range(1, rng.integers(2, 8) + 1):
         label = int(rng.integers(len(CLASS_NAMES)))
         mask = _object_mask(label, _side(rng, size), rng)
@@ -153,13 +158,13 @@ def _paste_objects(img: np.ndarray, rng: np.random.Generator) -> tuple[list, lis
         roi = img[y: y + h, x: x + w]
         colour = _colour(roi, rng)
         shade = 1.0 + rng.uniform(-0.15, 0.15) * np.linspace(-1, 1, w, dtype=np.float32)[None, :]
-        fg = colour[None, None, :] * shade[..., None] + rng.normal(0, 6, (h, w, 1)).astype(np.float32)
+        fg = colour[None, None, :] * shade[..., None] + 6 * rng.standard_normal((h, w, 1), dtype=np.float32)
         a = mask[..., None]
         roi[:] = roi * (1 - a) + fg * a
-        owner[y: y + h, x: x + w][mask > 0.5] = k
-        labels.append(label)
-        areas.append(int((mask > 0.5).sum()))
-    return list(zip(labels, areas)), owner
+        solid = mask > 0.5
+        owner[y: y + h, x: x + w][solid] = k
+        pasted.append((k, label, int(solid.sum()), (x, y, w, h)))
+    return pasted, owner
 
 
 def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -167,13 +172,14 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     size = img.shape[0]
     if rng.random() < 0.4:
         ang = rng.uniform(0, 2 * np.pi)
-        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
-        img = img * (1 + rng.uniform(0.2, 0.5) * (np.cos(ang) * xx + np.sin(ang) * yy))[..., None]
-    img = img * rng.uniform(0.75, 1.2) + rng.uniform(-20, 20)
+        ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
+        field = np.float32(np.cos(ang)) * ramp[None, :] + np.float32(np.sin(ang)) * ramp[:, None]
+        img = img * (1 + np.float32(rng.uniform(0.2, 0.5)) * field)[..., None]
+    img = img * np.float32(rng.uniform(0.75, 1.2)) + np.float32(rng.uniform(-20, 20))
     if rng.random() < 0.3:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.3))
     if rng.random() < 0.5:
-        img = img + rng.normal(0, rng.uniform(2, 6), img.shape).astype(np.float32)
+        img = img + np.float32(rng.uniform(2, 6)) * rng.standard_normal(img.shape, dtype=np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -188,13 +194,13 @@ def render_image(seed: int, split: str, index: int, size: int) -> tuple[np.ndarr
     img = _background(size, rng)
     pasted, owner = _paste_objects(img, rng)
     objects = []
-    for k, (label, area) in enumerate(pasted, 1):
-        ys, xs = np.nonzero(owner == k)
+    for k, label, area, (x, y, w, h) in pasted:
+        ys, xs = np.nonzero(owner[y: y + h, x: x + w] == k)
         if len(ys) == 0:
             continue
         visible = len(ys) / max(area, 1)
-        x0, y0 = int(xs.min()), int(ys.min())
-        bbox = [x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0]
+        x0, y0 = x + int(xs.min()), y + int(ys.min())
+        bbox = [x0, y0, x + int(xs.max()) + 1 - x0, y + int(ys.max()) + 1 - y0]
         objects.append({"label": label, "bbox": bbox, "area": len(ys), "iscrowd": int(visible < 1 - MAX_HIDDEN)})
     return _photometric(img, rng), objects
 
@@ -211,17 +217,15 @@ def _render_chunk(args: tuple) -> list[tuple[int, list[dict]]]:
     return out
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)  # one process per core already; OpenCV threads would only contend
-
-
 def _render_split(out_dir: Path, split: str, n: int, size: int, seed: int, workers: int) -> list:
     img_dir = out_dir / "images" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     chunks = [(seed, split, list(range(i, min(i + 50, n))), size, str(img_dir)) for i in range(0, n, 50)]
     if workers <= 1 or n <= 100:
         return [r for c in chunks for r in _render_chunk(c)]
-    with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
+    # Default start method (fork on Linux): spawn would re-run an unguarded user script in every worker. The
+    # children must not call cv2.setNumThreads: after fork it can deadlock on the parent's thread pool.
+    with ProcessPoolExecutor(workers) as pool:
         return [r for part in pool.map(_render_chunk, chunks) for r in part]
 
 

@@ -18,9 +18,10 @@ The API then writes ``edgedet.json`` and ``parity.json`` (runs the file through 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -169,6 +170,19 @@ def _trace_outputs(graph: nn.Module, x: np.ndarray) -> list[list[int]]:
     return [list(o.shape) for o in out]
 
 
+def _calibration(source: Any, n: int, method: str, imgsz: int) -> tuple[np.ndarray, dict[str, Any]]:
+    from edgedet.quant.onnx_int8 import CALIB_METHODS
+
+    if not source:
+        raise ValueError("int8 export needs calibration images: pass calib_images (CLI: --calib DATA)")
+    if method not in CALIB_METHODS:
+        raise ValueError(f"calib_method '{method}' is not one of {list(CALIB_METHODS)}")
+    calib = load_calibration_images(source, n, imgsz)
+    summary = {"n_images": len(calib), "source": describe_source(source), "method": method,
+               "preprocess": "edgedet.preprocess.preprocess_bgr"}
+    return calib, summary
+
+
 def export(
     model: Detector,
     *,
@@ -194,7 +208,7 @@ def export(
         class_names: one per class, ``len == model.num_classes``.
         calib_images: image files or a directory (int8 only; required for int8).
         calib_n: number of calibration images (chosen deterministically).
-        calib_method: ``percentile`` | ``minmax`` | ``entropy`` (activation ranges, int8).
+        calib_method: ``percentile`` | ``minmax`` (activation ranges, int8; see edgedet.quant.onnx_int8).
         source_ckpt: checkpoint path, recorded by sha256.
         threads: CPU threads for quantization and the parity runtime.
         parity_images: BGR images or paths for the parity check (default: 4 calibration images, else synthetic).
@@ -211,11 +225,7 @@ def export(
     graph = model.export_graph().eval()
     calib, calib_summary = None, None
     if any(p == "int8" for _, p in pairs):
-        if not calib_images:
-            raise ValueError("int8 export needs calibration images: pass calib_images (CLI: --calib DATA)")
-        calib = load_calibration_images(calib_images, calib_n, imgsz)
-        calib_summary = {"n_images": int(len(calib)), "source": describe_source(calib_images), "method": calib_method,
-                         "preprocess": "edgedet.preprocess.preprocess_bgr"}
+        calib, calib_summary = _calibration(calib_images, calib_n, calib_method, imgsz)
     if parity_images is None:
         parity_images = load_images_bgr(calib_images, 4) if calib_images else synthetic_images_bgr(4, imgsz)
     example = preprocess_bgr(load_images_bgr(parity_images, 1)[0], imgsz)[0]

@@ -3,13 +3,13 @@
 ``paths_or_data`` may be a directory (searched recursively for images, so COCO / YOLO / VOC roots work), one
 image file, a list of image paths, a list of BGR ``uint8 [H, W, 3]`` arrays, or an already preprocessed
 float32 ``[N, 3, S, S]`` array. When more than ``n`` images are available, ``n`` are drawn with a fixed seed
-from the sorted list, so the same data always gives the same calibration set.
+from the sorted file list (arrays: their given order), so the same data always gives the same calibration set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ from edgedet.preprocess import preprocess_bgr
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CALIB_SEED = 0
-Source = Union[str, Path, np.ndarray, Sequence[Union[str, Path, np.ndarray]]]
+Source = str | Path | np.ndarray | Sequence[str | Path | np.ndarray]
 
 
 def find_images(source: str | Path) -> list[Path]:
@@ -52,6 +52,8 @@ def _as_items(source: Source) -> list:
     items = []
     for s in source:
         items.extend(find_images(s) if isinstance(s, (str, Path)) and Path(s).is_dir() else [s])
+    if items and all(isinstance(i, (str, Path)) for i in items):
+        return sorted({Path(i) for i in items})  # the listing order must not change the choice
     return items
 
 

@@ -121,7 +121,7 @@ def build_metadata(
 def validate_metadata(meta: Any, *, source: str = "edgedet.json") -> dict[str, Any]:
     """Check keys, types and internal consistency; raise ``ValueError`` naming what is wrong and the fix."""
     if not isinstance(meta, dict):
-        raise ValueError(f"{source}: expected a JSON object, got {type(meta).__name__}; {_FIX}")
+        raise ValueError(f"{source}: expected a JSON object, got {type(meta).__name__}; {_FIX}")  # noqa: TRY004
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
         raise ValueError(f"{source}: missing key(s) {missing}; {_FIX}")
@@ -138,7 +138,7 @@ def validate_metadata(meta: Any, *, source: str = "edgedet.json") -> dict[str, A
     _check_preprocess(meta["preprocess"], source)
     _check_outputs(meta["outputs"], source)
     if not isinstance(meta["decode"].get("type"), str):
-        raise ValueError(f"{source}: decode.type is missing; {_FIX}")
+        raise ValueError(f"{source}: decode.type is missing; {_FIX}")  # noqa: TRY004
     return meta
 
 
@@ -187,7 +187,7 @@ def _check_outputs(outputs: list, source: str) -> None:
         raise ValueError(f"{source}: outputs is empty; {_FIX}")
     for i, o in enumerate(outputs):
         if not isinstance(o, dict) or not isinstance(o.get("name"), str) or not isinstance(o.get("shape"), list):
-            raise ValueError(f"{source}: outputs[{i}] needs 'name' (str) and 'shape' (list); {_FIX}")
+            raise ValueError(f"{source}: outputs[{i}] needs 'name' (str) and 'shape' (list); {_FIX}")  # noqa: TRY004
 
 
 def write_metadata(directory: str | Path, meta: dict[str, Any]) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,11 @@ def export_onnx_file(
     onnx, onnxslim = _require_onnx()
     path = Path(path)
     graph = graph.eval()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # tracing freezes shapes into constants: that is the static-shape export we want
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # dynamo=False is deliberate (DESIGN)
         torch.onnx.export(
             graph, (torch.from_numpy(np.ascontiguousarray(example_input, np.float32)),), str(path),
             dynamo=False, opset_version=opset, input_names=[input_name], output_names=list(output_names),

@@ -24,8 +24,10 @@ int8 report the same figures but only fail when outputs are missing, mis-shaped 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -129,6 +131,44 @@ def _same_detections(m: dict[str, Any]) -> bool:
     return m["matched"] == 0 or (m["min_iou"] >= DET_IOU and m["max_score_diff"] <= DET_SCORE_DIFF)
 
 
+@dataclass
+class _Tally:
+    """Worst raw differences and detection counts accumulated over the parity images."""
+
+    names: list[str]
+    fp32: bool
+    worst: dict[str, list[float]] = field(default_factory=dict)
+    dets: dict[str, Any] = field(default_factory=lambda: {"torch": 0, "runtime": 0, "matched": 0,
+                                                          "min_iou": None, "max_score_diff": None})
+    finite: bool = True
+    same: bool = True
+    boundary: int = 0
+    unpaired: int = 0
+
+    def add_raw(self, t_out: list[np.ndarray], r_out: list[np.ndarray], topk: bool) -> None:
+        self.finite &= len(r_out) == len(t_out) and all(bool(np.isfinite(o).all()) for o in r_out)
+        cmp_out = r_out
+        if topk and len(r_out) >= 3:
+            cmp_out, skipped, missing = _pair_topk(t_out, r_out, PAIR_SCORE_TOL if self.fp32 else REPORT_PAIR_TOL)
+            self.boundary, self.unpaired = self.boundary + skipped, self.unpaired + missing
+        for n, a, b in zip(self.names, cmp_out, t_out):
+            old = self.worst.get(n, [0.0, 0.0])
+            self.worst[n] = [max(w, d) for w, d in zip(old, _diffs(a, b, strict=self.fp32))]
+
+    def add_detections(self, m: dict[str, Any]) -> None:
+        self.same &= _same_detections(m)
+        for k in ("torch", "runtime", "matched"):
+            self.dets[k] += m[k]
+        self.dets["min_iou"] = _fold(min, self.dets["min_iou"], m["min_iou"])
+        self.dets["max_score_diff"] = _fold(max, self.dets["max_score_diff"], m["max_score_diff"])
+
+
+def _fold(fn, acc, value):
+    if value is None:
+        return acc
+    return value if acc is None else fn(acc, value)
+
+
 def check_parity(
     model: Detector,
     export_dir: str | Path,
@@ -149,53 +189,34 @@ def check_parity(
     Returns:
         The ``parity.json`` dict (also written to ``export_dir/parity.json``).
     """
+    if len(images) == 0:
+        raise ValueError("check_parity needs at least one image")
     export_dir = Path(export_dir)
     predictor = load(export_dir, threads=threads)
     meta, spec = predictor.meta, predictor.meta["decode"]
-    names = [o["name"] for o in meta["outputs"]]
     graph = model.eval().export_graph().eval()
-    worst = {n: [0.0, 0.0] for n in names}
-    dets = {"torch": 0, "runtime": 0, "matched": 0, "min_iou": None, "max_score_diff": None}
-    finite, same, boundary, unpaired = True, True, 0, 0
     fp32 = meta["precision"] == "fp32"
+    tally = _Tally([o["name"] for o in meta["outputs"]], fp32)
     for image in images:
         x, _ = preprocess_bgr(read_bgr(image), predictor.imgsz)
         with torch.no_grad():
             out = graph(torch.from_numpy(x))
         t_out = [o.numpy().astype(np.float32) for o in ((out,) if isinstance(out, torch.Tensor) else out)]
         r_out = predictor.run(x)
-        finite &= all(bool(np.isfinite(o).all()) for o in r_out) and len(r_out) == len(t_out)
-        cmp_out = r_out
-        if spec["type"] == "topk_boxes" and len(r_out) >= 3:
-            cmp_out, skipped, missing = _pair_topk(t_out, r_out, PAIR_SCORE_TOL if fp32 else REPORT_PAIR_TOL)
-            boundary, unpaired = boundary + skipped, unpaired + missing
-        for n, a, b in zip(names, cmp_out, t_out):
-            worst[n] = [max(w, d) for w, d in zip(worst[n], _diffs(a, b, strict=fp32))]
-        d_t = decode_outputs(t_out, spec, score_thr, predictor.imgsz)[0]
-        d_r = decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0]
-        m = _match_detections(d_t, d_r)
-        same &= _same_detections(m)
-        for k in ("torch", "runtime", "matched"):
-            dets[k] += m[k]
-        dets["min_iou"] = _fold(min, dets["min_iou"], m["min_iou"])
-        dets["max_score_diff"] = _fold(max, dets["max_score_diff"], m["max_score_diff"])
-    max_abs = max(w[0] for w in worst.values())
-    max_rel = max(w[1] for w in worst.values())
+        tally.add_raw(t_out, r_out, topk=spec["type"] == "topk_boxes")
+        tally.add_detections(_match_detections(decode_outputs(t_out, spec, score_thr, predictor.imgsz)[0],
+                                               decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0]))
+    max_abs = max(w[0] for w in tally.worst.values())
+    max_rel = max(w[1] for w in tally.worst.values())
     raw_ok = max_abs <= TOLERANCE["abs"] or max_rel <= TOLERANCE["rel"]
     result = {
         "format": meta["format"], "precision": meta["precision"], "n_images": len(images),
         "gate": "fp32 tolerance" if fp32 else "report only", "tolerance": TOLERANCE if fp32 else None,
         "max_abs_diff": max_abs, "max_rel_diff": max_rel,
-        "outputs": {n: {"max_abs_diff": w[0], "max_rel_diff": w[1]} for n, w in worst.items()},
-        "topk_boundary_entries_skipped": boundary, "topk_unpaired_entries": unpaired,
-        "detections": {"score_thr": score_thr, **dets}, "detections_match": bool(same),
-        "passed": bool(finite and (raw_ok and same if fp32 else True)),
+        "outputs": {n: {"max_abs_diff": w[0], "max_rel_diff": w[1]} for n, w in tally.worst.items()},
+        "topk_boundary_entries_skipped": tally.boundary, "topk_unpaired_entries": tally.unpaired,
+        "detections": {"score_thr": score_thr, **tally.dets}, "detections_match": bool(tally.same),
+        "passed": bool(tally.finite and (raw_ok and tally.same if fp32 else True)),
     }
     (export_dir / "parity.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _fold(fn, acc, value):
-    if value is None:
-        return acc
-    return value if acc is None else fn(acc, value)

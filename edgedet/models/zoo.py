@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from edgedet.config.schema import ModelConfig
+from edgedet.models import anchor_zoo
 from edgedet.models.backbones.mobilenet_v3 import MobileNetV3
 from edgedet.models.backbones.resnet_vd import ResNetVd
 from edgedet.models.base import Detector
@@ -63,6 +64,18 @@ PRESETS: dict[str, Callable[..., Detector]] = {
     "pafnet_lite_mbv3": pafnet_lite_mbv3,
     "pafnet_r50vd": pafnet_r50vd,
     "pafnet_r18vd": pafnet_r18vd,
+    "retinanet_r50_fpn": anchor_zoo.retinanet_r50_fpn,
+    "retinanet_r18_fpn": anchor_zoo.retinanet_r18_fpn,
+    "atss_r50_fpn": anchor_zoo.atss_r50_fpn,
+    "atss_r18_fpn": anchor_zoo.atss_r18_fpn,
+    "dynamic_atss_r50_fpn": anchor_zoo.dynamic_atss_r50_fpn,
+    "dynamic_atss_r18_fpn": anchor_zoo.dynamic_atss_r18_fpn,
+    "dynamic_atss_vfl_r50_fpn": anchor_zoo.dynamic_atss_vfl_r50_fpn,
+    "dynamic_atss_vfl_r18_fpn": anchor_zoo.dynamic_atss_vfl_r18_fpn,
+    "noisy_anchor_retinanet_r50_fpn": anchor_zoo.noisy_anchor_retinanet_r50_fpn,
+    "noisy_anchor_retinanet_r18_fpn": anchor_zoo.noisy_anchor_retinanet_r18_fpn,
+    "libra_retinanet_r50_fpn": anchor_zoo.libra_retinanet_r50_fpn,
+    "libra_retinanet_r18_fpn": anchor_zoo.libra_retinanet_r18_fpn,
 }
 
 

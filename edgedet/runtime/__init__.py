@@ -8,7 +8,7 @@ Public API::
     raw = pred.run(x_nchw)                    # raw outputs, list[np.ndarray] in edgedet.json order
 
 Backends (literal table ``edgedet.runtime.base.BACKENDS``, imported lazily): onnx -> onnxrt.OnnxRuntimeBackend,
-tflite -> litert.LiteRTBackend, paddle -> paddle.PaddleInferenceBackend, paddle-lite -> paddle.PaddleLiteBackend.
+tflite -> litert.LiteRTBackend, paddle -> paddle.PaddleInferenceBackend, paddle-lite -> paddle_lite.PaddleLiteBackend.
 The backend contract is in :mod:`edgedet.runtime.base`; decode types in :mod:`edgedet.runtime.decode`.
 Nothing under ``edgedet.runtime`` may import torch.
 """

@@ -19,10 +19,11 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _paddle_backend(path: Path, meta: dict, threads: int | None) -> Backend:
 
 
 def _paddle_lite_backend(path: Path, meta: dict, threads: int | None) -> Backend:
-    from edgedet.runtime.paddle import PaddleLiteBackend
+    from edgedet.runtime.paddle_lite import PaddleLiteBackend
 
     return PaddleLiteBackend(path, meta, threads)
 

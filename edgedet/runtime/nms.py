@@ -34,12 +34,12 @@ def batched_nms_xyxy(
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    # NMSBoxesBatched drops scores <= score_threshold; keep everything here, callers threshold first.
-    keep = cv2.dnn.NMSBoxesBatched(
-        xywh.tolist(), scores.tolist(), labels.tolist(), float(-np.inf), float(iou_thr), 1.0, int(max_det)
-    )
+    # NMSBoxesBatched drops scores <= score_threshold: keep everything here, callers threshold first. Its top_k
+    # caps the candidates *before* suppression, so it stays 0 and max_det is applied to the result.
+    keep = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores.tolist(), labels.tolist(), float(-np.inf), float(iou_thr))
     keep = np.asarray(keep, np.int64).reshape(-1)
-    return keep[np.argsort(-scores[keep], kind="stable")]
+    keep = keep[np.argsort(-scores[keep], kind="stable")]
+    return keep[:max_det] if max_det > 0 else keep
 
 
 def box_iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:

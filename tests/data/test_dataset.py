@@ -70,6 +70,19 @@ def test_corrupt_image_is_replaced_and_warned_once(synth_root, tmp_path, caplog)
     assert len(warnings) == 1 and "000000.jpg" in warnings[0].getMessage()
 
 
+def test_corrupt_image_in_eval_keeps_its_id_and_boxes(synth_root, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(synth_root, root)
+    (root / "images" / "val" / "000001.jpg").write_bytes(b"\xff\xd8 truncated")
+    index = load_dataset(root, "val")
+    ds = DetectionDataset(index, 64, train=False)
+    ids = [ds[i]["image_id"] for i in range(len(ds))]
+    assert ids == [r.id for r in index.images]  # every id evaluated exactly once
+    item = ds[1]
+    assert (item["image"] == 114).all() and len(item["boxes"]) > 0
+    assert ds.bad == {1}
+
+
 def test_collate_shapes(synth_root):
     ds = DetectionDataset(load_dataset(synth_root, "val"), 64, train=False)
     images, targets, metas = collate_detection([ds[0], ds[1], ds[2]])

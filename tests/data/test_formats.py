@@ -34,11 +34,13 @@ def test_coco_dir_reads_and_round_trips_to_coco_dict(synth_root):
     assert [im["id"] for im in gt["images"]] == [im["id"] for im in raw["images"]]
     assert [im["file_name"] for im in gt["images"]][:2] == ["images/val/000000.jpg", "images/val/000001.jpg"]
     assert gt["categories"] == [{"id": c["id"], "name": c["name"]} for c in raw["categories"]]
-    got = sorted(((a["image_id"], a["category_id"], a["bbox"], a["iscrowd"]) for a in gt["annotations"]))
-    want = sorted(((a["image_id"], a["category_id"], [float(v) for v in a["bbox"]], a["iscrowd"])
-                   for a in raw["annotations"]), key=lambda t: (t[0], t[1], t[2]))
-    assert sorted(got, key=lambda t: (t[0], t[1], t[2])) == want
-    assert all(a["area"] == pytest.approx(a["bbox"][2] * a["bbox"][3]) for a in gt["annotations"])
+    got = sorted((a["image_id"], a["category_id"], a["bbox"], a["iscrowd"]) for a in gt["annotations"])
+    want = sorted((a["image_id"], a["category_id"], [float(v) for v in a["bbox"]], a["iscrowd"])
+                  for a in raw["annotations"])
+    assert got == want and len(got) > 20
+    # COCO evaluation sizes objects by 'area' (here the visible mask area, smaller than the box): kept as is
+    assert sorted(a["area"] for a in gt["annotations"]) == sorted(float(a["area"]) for a in raw["annotations"])
+    assert sum(a["area"] < a["bbox"][2] * a["bbox"][3] for a in gt["annotations"]) > len(gt["annotations"]) / 2
 
 
 def test_coco_json_file_is_accepted(synth_root):

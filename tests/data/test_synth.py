@@ -21,8 +21,8 @@ def test_same_seed_gives_identical_bytes(tmp_path):
 
 
 def test_worker_processes_do_not_change_bytes(tmp_path):
-    one = generate_synth(tmp_path / "one", n_train=110, n_val=0, imgsz=96, seed=1, workers=1)
-    two = generate_synth(tmp_path / "two", n_train=110, n_val=0, imgsz=96, seed=1, workers=2)
+    one = generate_synth(tmp_path / "one", n_train=101, n_val=0, imgsz=64, seed=1, workers=1)
+    two = generate_synth(tmp_path / "two", n_train=101, n_val=0, imgsz=64, seed=1, workers=2)
     assert _files(one) == _files(two)
 
 

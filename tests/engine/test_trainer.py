@@ -87,3 +87,26 @@ def test_num_classes_mismatch_is_a_clear_error(tiny_synth, tmp_path):
     cfg.model.num_classes = 99
     with pytest.raises(ValueError, match="num_classes=99"):
         Trainer(cfg, tmp_path / "r", progress=False)
+
+
+def test_training_survives_bad_entries_with_one_counted_warning(tiny_synth, tmp_path, caplog):
+    """A corrupt image and a bad box never kill an epoch; the skipped entries are counted in one warning."""
+    import json
+    import logging
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synth, data)
+    ann_path = data / "annotations/instances_train.json"
+    ann = json.loads(ann_path.read_text())
+    victim = data / "images/train" / ann["images"][0]["file_name"]
+    victim.write_bytes(b"\xff\xd8 truncated jpeg")  # corrupt image: only found when decoded
+    ann["annotations"][1]["bbox"][2] = -5  # non-positive width: dropped at load time
+    ann_path.write_text(json.dumps(ann))
+    cfg = tiny_config(data, epochs=1, max_iters=0)  # full epoch: every image is visited, including the corrupt one
+    with caplog.at_level(logging.WARNING):
+        Trainer(cfg, tmp_path / "run", progress=False).fit()
+    assert (tmp_path / "run/weights/last.pt").is_file()
+    text = caplog.text
+    assert "Skipping 1 bad dataset entries" in text
+    assert "corrupt" in text.lower() or "unreadable" in text.lower()

@@ -125,3 +125,10 @@ def test_images_without_boxes():
     assert torch.isfinite(mixed["loss_box"]) and mixed["loss_box"].item() > 0
     with pytest.raises(ValueError):
         model.loss(out, [empty])
+
+
+def test_peaks_equal_maxpool_test_without_ties():
+    heat = torch.rand(2, 3, 11, 13, generator=torch.Generator().manual_seed(0))
+    ref = heat * (heat == torch.nn.functional.max_pool2d(heat, 3, 1, 1))
+    torch.testing.assert_close(heatmap_peaks(heat), ref, atol=0, rtol=0)
+    assert (ref > 0).sum() > 10  # there are peaks to compare

@@ -1,0 +1,169 @@
+"""Two-stage detector (Faster R-CNN with FPN), with the Libra R-CNN parts chosen by its preset.
+
+``forward(images)`` returns ``(rpn_objectness [B, P, 1], rpn_deltas [B, P, 4], p2, p3, p4, p5)``: the RPN's raw
+outputs and the pyramid maps the RoI head pools from. Proposals, sampling and the second stage run in
+``loss`` / ``postprocess``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import batched_nms
+
+from edgedet.assigners import MaxIoUAssigner, RoISampler
+from edgedet.losses.balanced_l1 import balanced_l1_loss
+from edgedet.losses.smooth_l1 import smooth_l1_loss
+from edgedet.models.base import Detections, Detector, Targets
+from edgedet.models.dense import flatten_levels
+from edgedet.models.heads.roi_box import RoIBoxHead
+from edgedet.models.heads.rpn import RPNHead, generate_proposals
+from edgedet.structures.coders import DeltaXYWHCoder
+from edgedet.structures.priors import AnchorGenerator
+
+__all__ = ["TwoStageDetector", "TwoStageConfig"]
+
+
+@dataclass
+class TwoStageConfig:
+    """Proposal counts (train / test), NMS settings and the R-CNN box loss (``balanced_l1`` or ``smooth_l1``)."""
+
+    rpn_nms_pre_train: int = 2000
+    rpn_nms_pre_test: int = 1000
+    rpn_max_train: int = 1000
+    rpn_max_test: int = 1000
+    rpn_nms_iou: float = 0.7
+    rcnn_box_loss: str = "balanced_l1"
+    score_thr: float = 0.05
+    nms_iou: float = 0.5
+    max_det: int = 100
+
+
+class TwoStageDetector(Detector):
+    """Args:
+        backbone / neck: images -> 5 pyramid maps (P2..P6). rpn: :class:`RPNHead`. roi_head: :class:`RoIBoxHead`.
+        rpn_priors: anchors of the 5 levels. rpn_assigner / rpn_sampler, rcnn_assigner / rcnn_sampler: target
+        selection of each stage.
+    """
+
+    def __init__(self, backbone: nn.Module, neck: nn.Module, rpn: RPNHead, roi_head: RoIBoxHead,
+                 rpn_priors: AnchorGenerator, *, num_classes: int, rpn_assigner: MaxIoUAssigner,
+                 rpn_sampler: RoISampler, rcnn_assigner: MaxIoUAssigner, rcnn_sampler: RoISampler,
+                 imgsz: int = 640, cfg: TwoStageConfig | None = None) -> None:
+        super().__init__()
+        self.backbone, self.neck, self.rpn, self.roi_head = backbone, neck, rpn, roi_head
+        self.rpn_priors, self.num_classes, self.imgsz = rpn_priors, num_classes, imgsz
+        self.rpn_assigner, self.rpn_sampler = rpn_assigner, rpn_sampler
+        self.rcnn_assigner, self.rcnn_sampler = rcnn_assigner, rcnn_sampler
+        self.rpn_coder = DeltaXYWHCoder()
+        self.rcnn_coder = DeltaXYWHCoder(stds=(0.1, 0.1, 0.2, 0.2))
+        self.cfg = cfg or TwoStageConfig()
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        feats = self.neck(self.backbone(images))
+        cls, reg = self.rpn(feats)
+        return (flatten_levels(cls, 1), flatten_levels(reg, 4), *feats[:4])
+
+    def _priors(self, outputs: tuple[Tensor, ...]) -> tuple[Tensor, list[int], tuple[int, int]]:
+        p2 = outputs[2]
+        h, w = p2.shape[-2:]
+        sizes = [(h, w)]
+        for _ in range(4):
+            sizes.append((-(-sizes[-1][0] // 2), -(-sizes[-1][1] // 2)))
+        image_size = (h * self.rpn_priors.strides[0], w * self.rpn_priors.strides[0])
+        pri = torch.cat(self.rpn_priors.grid_priors(sizes, p2.device))
+        return pri, self.rpn_priors.num_level_priors(sizes), image_size
+
+    def _proposals(self, outputs: tuple[Tensor, ...], training: bool) -> list[Tensor]:
+        priors, nlp, image_size = self._priors(outputs)
+        nms_pre = self.cfg.rpn_nms_pre_train if training else self.cfg.rpn_nms_pre_test
+        max_num = self.cfg.rpn_max_train if training else self.cfg.rpn_max_test
+        return [generate_proposals(outputs[0][b, :, 0].detach(), outputs[1][b].detach(), priors, nlp, self.rpn_coder,
+                                   image_size, nms_pre=nms_pre, nms_iou=self.cfg.rpn_nms_iou, max_num=max_num)[0]
+                for b in range(outputs[0].shape[0])]
+
+    def _rpn_loss(self, outputs: tuple[Tensor, ...], targets: Targets) -> dict[str, Tensor]:
+        priors, _, _ = self._priors(outputs)
+        logits, targets_, weights, d_pred, d_tgt = [], [], [], [], []
+        for b, t in enumerate(targets):
+            res = self.rpn_assigner.assign(priors, t["boxes"].to(priors), t["labels"].to(priors.device))
+            s = self.rpn_sampler.sample(res)
+            idx = torch.cat((s.pos_inds, s.neg_inds))
+            logits.append(outputs[0][b, idx, 0])
+            targets_.append(torch.cat((torch.ones_like(s.pos_inds), torch.zeros_like(s.neg_inds))).float())
+            d_pred.append(outputs[1][b, s.pos_inds])
+            d_tgt.append(self.rpn_coder.encode(priors[s.pos_inds], t["boxes"].to(priors)[s.pos_gt_inds]))
+            weights.append(idx.numel())
+        n = max(sum(weights), 1)
+        cls = F.binary_cross_entropy_with_logits(torch.cat(logits), torch.cat(targets_), reduction="sum") / n
+        box = smooth_l1_loss(torch.cat(d_pred), torch.cat(d_tgt), 0.0, reduction="sum") / n
+        return {"loss_rpn_cls": cls, "loss_rpn_box": box}
+
+    def _rcnn_targets(self, proposals: list[Tensor], targets: Targets) -> tuple[list[Tensor], Tensor, Tensor, Tensor]:
+        """Sampled RoIs per image (GT boxes added as proposals), their labels (C = background), box targets and
+        a Bool mask of positives."""
+        rois, labels, deltas, pos = [], [], [], []
+        for props, t in zip(proposals, targets):
+            gts = t["boxes"].to(props)
+            cand = torch.cat((props, gts))
+            res = self.rcnn_assigner.assign(cand, gts, t["labels"].to(props.device))
+            s = self.rcnn_sampler.sample(res)
+            idx = torch.cat((s.pos_inds, s.neg_inds))
+            rois.append(cand[idx])
+            lab = torch.full((idx.numel(),), self.num_classes, dtype=torch.long, device=props.device)
+            lab[: s.pos_inds.numel()] = res.labels[s.pos_inds]
+            labels.append(lab)
+            d = torch.zeros(idx.numel(), 4, device=props.device)
+            d[: s.pos_inds.numel()] = self.rcnn_coder.encode(cand[s.pos_inds], gts[s.pos_gt_inds])
+            deltas.append(d)
+            pos.append(lab < self.num_classes)
+        return rois, torch.cat(labels), torch.cat(deltas), torch.cat(pos)
+
+    def loss(self, outputs: tuple[Tensor, ...], targets: Targets) -> dict[str, Tensor]:
+        """``loss_rpn_cls``, ``loss_rpn_box``, ``loss_cls`` (softmax CE), ``loss_box`` (balanced L1)."""
+        if len(targets) != outputs[0].shape[0]:
+            raise ValueError(f"{len(targets)} targets for a batch of {outputs[0].shape[0]} images")
+        out = self._rpn_loss(outputs, targets)
+        rois, labels, deltas, pos = self._rcnn_targets(self._proposals(outputs, True), targets)
+        _, _, image_size = self._priors(outputs)
+        cls, reg = self.roi_head(outputs[2:], rois, image_size)
+        n = max(labels.numel(), 1)
+        out["loss_cls"] = F.cross_entropy(cls, labels, reduction="sum") / n
+        pred = reg.reshape(-1, self.num_classes, 4)[pos, labels[pos]]
+        if self.cfg.rcnn_box_loss == "balanced_l1":
+            box = balanced_l1_loss(pred, deltas[pos], alpha=0.5, gamma=1.5, beta=1.0, reduction="sum")
+        else:
+            box = smooth_l1_loss(pred, deltas[pos], 1.0, reduction="sum")
+        out["loss_box"] = box / n + reg.sum() * 0.0
+        return out
+
+    @torch.no_grad()
+    def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:
+        thr = self.cfg.score_thr if score_thr is None else score_thr
+        proposals = self._proposals(outputs, False)
+        _, _, image_size = self._priors(outputs)
+        cls, reg = self.roi_head(outputs[2:], proposals, image_size)
+        scores = cls.softmax(-1)[:, : self.num_classes]
+        dets, start = [], 0
+        for props in proposals:
+            k = props.shape[0]
+            s, d = scores[start:start + k], reg[start:start + k].reshape(k, self.num_classes, 4)
+            start += k
+            boxes = self.rcnn_coder.decode(props[:, None, :].expand(-1, self.num_classes, -1), d, max_shape=image_size)
+            keep = torch.nonzero(s > thr, as_tuple=False)
+            b, sc, lab = boxes[keep[:, 0], keep[:, 1]], s[keep[:, 0], keep[:, 1]], keep[:, 1]
+            k2 = batched_nms(b, sc, lab, self.cfg.nms_iou)[: self.cfg.max_det]
+            dets.append({"boxes": b[k2], "scores": sc[k2], "labels": lab[k2]})
+        return dets
+
+    def export_graph(self) -> nn.Module:
+        raise NotImplementedError("two-stage detectors are not exportable yet (proposal + RoI stages run in "
+                                  "postprocess); use them as teachers or server-side models")
+
+    def decode_spec(self) -> dict[str, Any]:
+        return {"type": "two_stage", "exportable": False, "num_classes": self.num_classes,
+                "score_thr": self.cfg.score_thr, "nms_iou": self.cfg.nms_iou, "max_det": self.cfg.max_det}

@@ -1,0 +1,92 @@
+"""Paddle-Lite ``.nb`` export (ARM file + x86 twin) of a tiny real PAFNet-lite through the Python 3.10 toolchain.
+
+The toolchain (a venv with paddlelite 2.13rc0, numpy < 2) is built on first use under ``$EDGEDET_CACHE``
+(default ``~/.cache/edgedet``), ~10 s here. The x86 ``.nb`` runs through ``MobileConfig`` in a toolchain child
+process; fp32 tolerance is the parity check's 1e-4 abs (or rel) with identical detections (measured ~7e-5 on
+the scores). The ARM ``.nb`` cannot run on this x86 machine; it is checked to be a distinct, non-empty file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from edgedet.export import toolchain
+from edgedet.export.api import export
+from edgedet.export.metadata import read_metadata
+from edgedet.runtime import load
+from tests.export.topk_compare import assert_fp32_equivalent
+from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
+
+pytestmark = [pytest.mark.optional, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_synth, tmp_path_factory):
+    model = tiny_pafnet_lite(image_files(tiny_synth / "images" / "train", 16))
+    (res,) = export(model, formats=["paddle-lite"], precisions=["fp32"], imgsz=IMGSZ,
+                    out_dir=tmp_path_factory.mktemp("lite_export"), class_names=CLASS_NAMES,
+                    model_name="pafnet_lite_mbv3", threads=1,
+                    parity_images=image_files(tiny_synth / "images" / "val", 4))
+    return model, res
+
+
+def test_files_and_metadata(exported):
+    _, res = exported
+    assert sorted(p.name for p in res.dir.iterdir()) == ["edgedet.json", "model.nb", "model_x86.nb", "parity.json"]
+    meta = read_metadata(res.dir)
+    assert meta["format"] == "paddle-lite" and meta["model_file"] == "model.nb"
+    assert meta["extra"]["x86_model_file"] == "model_x86.nb" and meta["extra"]["valid_targets"] == "arm"
+    assert meta["extra"]["x86_op_renames"]["count"] == 3  # the three LiteUpsample depthwise deconvs
+    arm, x86 = (res.dir / "model.nb").read_bytes(), (res.dir / "model_x86.nb").read_bytes()
+    assert len(arm) > 100_000 and arm != x86
+
+
+def test_x86_parity_through_mobileconfig(exported):
+    p = exported[1].parity
+    assert p["passed"] and p["gate"] == "fp32 tolerance", p
+    assert p["max_abs_diff"] < 1e-4 and p["detections_match"]
+    assert p["detections"]["torch"] >= 10 and p["topk_unpaired_entries"] == 0
+
+
+def test_backend_runs_through_the_toolchain_server(exported):
+    model, res = exported
+    pred = load(res.dir, threads=1)
+    assert type(pred.backend.impl).__name__ == "_ToolchainServer"  # Python 3.11 has no paddlelite wheel
+    assert pred.backend.model_file.name == "model_x86.nb"
+    x = np.random.default_rng(7).normal(size=(2, 3, IMGSZ, IMGSZ)).astype(np.float32)
+    outs = pred.run(x)
+    with torch.no_grad():
+        ref = [t.numpy() for t in model.export_graph()(torch.from_numpy(x))]
+    np.testing.assert_allclose(outs[1], ref[1], atol=1e-4)
+    top = ref[1] > ref[1][:, 9:10]
+    np.testing.assert_allclose(outs[0][top], ref[0][top], atol=1e-3)
+    proc = pred.backend.impl.proc
+    pred.backend.impl.close()
+    assert proc.wait(timeout=10) == 0  # the server stops cleanly on the zero-length request
+
+
+def test_toolchain_is_cached_and_python310():
+    python = toolchain.ensure_toolchain()
+    assert python == toolchain.toolchain_python() and (toolchain.toolchain_dir() / ".edgedet-toolchain").is_file()
+    out = subprocess.run([str(python), "-c", "import sys, numpy, paddlelite; print(sys.version_info[:2], "
+                          "numpy.__version__.split('.')[0])"], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "(3, 10) 1", out.stderr
+
+
+def test_bad_python310_override_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGEDET_PY310", "/nonexistent/python3.10")
+    with pytest.raises(toolchain.ToolchainError, match="EDGEDET_PY310"):
+        toolchain.find_python310()
+
+
+def test_missing_python310_names_what_was_tried(monkeypatch, tmp_path):
+    monkeypatch.delenv("EDGEDET_PY310", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no python3.10, no pyenv
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(toolchain.ToolchainError, match="pyenv install 3.10"):
+        toolchain.find_python310()

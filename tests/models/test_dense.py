@@ -1,0 +1,142 @@
+import pytest
+import torch
+
+from edgedet.assigners import ATSSAssigner, MaxIoUAssigner, NoisyAnchorAssigner
+from edgedet.models.anchor_zoo import ANCHOR_PRESETS
+from edgedet.models.dense_loss import _assign_batch, reweight_keep_total
+from edgedet.structures.priors import feat_sizes_for_input
+
+torch.set_num_threads(1)
+
+TARGETS = [
+    {"boxes": torch.tensor([[10.0, 12, 50, 60], [40, 30, 60, 62]]), "labels": torch.tensor([1, 2])},
+    {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},  # an image with no object
+]
+R18 = [n for n in ANCHOR_PRESETS if "r18" in n]
+
+
+def _tiny(name, assigner=""):
+    torch.manual_seed(0)
+    return ANCHOR_PRESETS[name](3, width=0.25, imgsz=64, assigner=assigner).train()
+
+
+@pytest.mark.parametrize("name", R18)
+def test_forward_loss_backward_with_empty_image(name):
+    model = _tiny(name)
+    out = model(torch.randn(2, 3, 64, 64))
+    a = model.prior_generator.num_base_priors
+    num_priors = a * (64 + 16 + 4 + 1 + 1)
+    assert out[0].shape == (2, num_priors, 3) and out[1].shape == (2, num_priors, 4)
+    losses = model.loss(out, TARGETS)
+    expected = {"loss_cls", "loss_box"} | ({"loss_quality"} if "atss" in name else set())
+    assert set(losses) == expected
+    assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
+    assert float(losses["loss_box"].detach()) > 0 and float(losses["loss_cls"].detach()) > 0
+    sum(losses.values()).backward()
+    head_grads = [p.grad for p in model.head.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in head_grads)
+    assert any(float(g.abs().sum()) > 0 for g in head_grads)
+
+
+@pytest.mark.parametrize("assigner", ["max_iou", "atss", "dynamic_atss", "noisy_anchor"])
+def test_any_assigner_on_retinanet_and_atss(assigner):
+    for name in ("retinanet_r18_fpn", "atss_r18_fpn"):
+        model = _tiny(name, assigner)
+        losses = model.loss(model(torch.randn(2, 3, 64, 64)), TARGETS)
+        assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ValueError, match="Unknown assigner"):
+        _tiny("retinanet_r18_fpn", "hungarian")
+
+
+def test_all_empty_batch_gives_zero_box_loss():
+    model = _tiny("atss_r18_fpn")
+    losses = model.loss(model(torch.randn(2, 3, 64, 64)), [TARGETS[1], TARGETS[1]])
+    assert float(losses["loss_box"].detach()) == 0.0 and float(losses["loss_quality"].detach()) == 0.0
+    assert float(losses["loss_cls"].detach()) > 0
+    sum(losses.values()).backward()
+
+
+@pytest.mark.parametrize("name", ["retinanet_r18_fpn", "atss_r18_fpn"])
+def test_perfect_outputs_give_zero_box_loss_and_decode_to_gt(name):
+    """Outputs built from the assignment itself: a correct target/coder/decode chain returns the GT boxes."""
+    model = _tiny(name).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    priors, nlp = model.priors(out[0].shape[1], torch.device("cpu"))
+    pos, _ = _assign_batch(out, TARGETS[:1], priors, nlp, model.coder, model.assigner)
+    cls = torch.full_like(out[0], -20.0)
+    cls[pos.b, pos.p, pos.labels] = 20.0
+    reg = torch.zeros_like(out[1])
+    reg[pos.b, pos.p] = model.coder.encode(priors[pos.p], pos.boxes)
+    perfect = (cls, reg) + ((torch.full_like(out[2], 20.0),) if len(out) > 2 else ())
+    model.train()
+    if name == "retinanet_r18_fpn":  # L1 on deltas: exactly 0; focal: ~0
+        losses = model.loss(perfect, TARGETS[:1])
+        assert float(losses["loss_box"].detach()) < 1e-5 and float(losses["loss_cls"].detach()) < 1e-5
+    dets = model.postprocess(perfect, score_thr=0.5)[0]
+    order = dets["labels"].argsort()
+    torch.testing.assert_close(dets["boxes"][order], TARGETS[0]["boxes"], atol=1e-3, rtol=0)
+    assert dets["labels"][order].tolist() == [1, 2]
+
+
+def test_postprocess_limits_and_predict():
+    model = _tiny("retinanet_r18_fpn").eval()
+    model.test_cfg.max_det = 7
+    dets = model.predict(torch.randn(2, 3, 64, 64), score_thr=0.0)
+    assert len(dets) == 2 and all(d["boxes"].shape == (7, 4) for d in dets)
+    assert all(bool((d["scores"][:-1] >= d["scores"][1:]).all()) for d in dets)
+    assert all(float(d["boxes"].min()) >= 0 and float(d["boxes"].max()) <= 64 for d in dets)
+
+
+def test_feature_sizes_inferred_without_forward():
+    model = _tiny("retinanet_r18_fpn")
+    n = sum(model.prior_generator.num_level_priors(feat_sizes_for_input(96, 96, model.prior_generator.strides)))
+    assert model.feat_sizes(n) == [(12, 12), (6, 6), (3, 3), (2, 2), (1, 1)]
+    with pytest.raises(ValueError):
+        model.feat_sizes(n + 1)
+
+
+@pytest.mark.parametrize("name,quality", [("retinanet_r18_fpn", False), ("dynamic_atss_r18_fpn", True)])
+def test_decode_spec(name, quality):
+    spec = _tiny(name).decode_spec()
+    assert spec["type"] == "anchor_deltas" and spec["num_classes"] == 3 and spec["activation"] == "sigmoid"
+    assert spec["iou_branch"] is quality and spec["score_thr"] == 0.05 and spec["nms_iou"] == 0.5
+    assert spec["max_det"] == 100 and spec["nms_pre"] == 1000
+    a = 9 if name.startswith("retina") else 1
+    assert spec["num_priors"] == a * (64 + 16 + 4 + 1 + 1)
+    assert spec["stds"] == ([1.0] * 4 if a == 9 else [0.1, 0.1, 0.2, 0.2])
+    import json
+    json.dumps(spec)
+
+
+def test_reweight_keeps_total_and_noisy_anchor_loss():
+    losses = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    r = torch.tensor([0.5, 1.0, 1.5])
+    out = reweight_keep_total(losses, r)
+    assert abs(float(out.sum()) - 6.0) < 1e-6
+    torch.testing.assert_close(out.detach(), torch.tensor([0.5, 2.0, 4.5]) * 6 / 7)
+    out.sum().backward()  # the scale is a constant: gradients are r * scale
+    torch.testing.assert_close(losses.grad, r * 6 / 7)
+    model = _tiny("noisy_anchor_retinanet_r18_fpn")
+    assert isinstance(model.assigner, NoisyAnchorAssigner) and model.assigner.top_n == 50
+    assert float(model.num_pos_ema) == 100.0
+    model.loss(model(torch.randn(2, 3, 64, 64)), TARGETS)
+    assert 90.0 < float(model.num_pos_ema) < 100.0  # EMA moved towards this batch's 2 x <= 50 positives
+
+
+def test_preset_defaults():
+    assert isinstance(_tiny("retinanet_r18_fpn").assigner, MaxIoUAssigner)
+    assert isinstance(_tiny("atss_r18_fpn").assigner, ATSSAssigner)
+    assert _tiny("dynamic_atss_vfl_r18_fpn").losses.cls == "vfl"
+    assert _tiny("libra_retinanet_r18_fpn").losses.reg == "balanced_l1"
+
+
+@pytest.mark.slow
+def test_r50_parameter_counts_match_published():
+    """RetinaNet R50-FPN (80 classes, stem + stage 1 frozen) ~37.7M trainable; ATSS R50 ~32.1M."""
+    retina = ANCHOR_PRESETS["retinanet_r50_fpn"](80)
+    atss = ANCHOR_PRESETS["atss_r50_fpn"](80)
+    count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)  # noqa: E731
+    assert abs(count(retina) / 1e6 - 37.7) < 0.1
+    assert abs(count(atss) / 1e6 - 32.1) < 0.1
+    assert type(retina.backbone).__name__ == "TorchvisionResNet"
