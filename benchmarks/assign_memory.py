@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+from _machine import machine
 
-from edgedet.assigners import ATSSAssigner, MaxIoUAssigner  # noqa: E402
-from edgedet.structures.priors import feat_sizes_for_input, retinanet_anchors  # noqa: E402
+from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
+from edgedet.structures.priors import feat_sizes_for_input, retinanet_anchors
 
 IMGSZ = 1024
 

@@ -19,11 +19,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+from _machine import machine
 
-from edgedet.config.schema import ModelConfig  # noqa: E402
-from edgedet.models.layers import ModulatedDeformConv2d  # noqa: E402
-from edgedet.models.zoo import build_model  # noqa: E402
+from edgedet.config.schema import ModelConfig
+from edgedet.models.layers import ModulatedDeformConv2d
+from edgedet.models.zoo import build_model
 
 CASES = [  # name, input size, reference params (M), reference GMACs (None = not published)
     ("pafnet_lite_mbv3", 320, 3.4, 0.78),

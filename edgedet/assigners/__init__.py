@@ -6,12 +6,26 @@ from edgedet.assigners.dynamic_atss import DynamicATSSAssigner
 from edgedet.assigners.max_iou import MaxIoUAssigner
 from edgedet.assigners.noisy_anchor import NoisyAnchorAssigner, TopNAssigner
 from edgedet.assigners.samplers import (
-    InstanceBalancedPosSampler, IoUBalancedNegSampler, RandomNegSampler, RandomPosSampler, RoISampler,
+    InstanceBalancedPosSampler,
+    IoUBalancedNegSampler,
+    RandomNegSampler,
+    RandomPosSampler,
+    RoISampler,
     SamplingResult,
 )
 
 __all__ = [
-    "AssignResult", "DenseAssigner", "MaxIoUAssigner", "ATSSAssigner", "DynamicATSSAssigner", "TopNAssigner",
-    "NoisyAnchorAssigner", "RoISampler", "SamplingResult", "RandomPosSampler", "RandomNegSampler",
-    "InstanceBalancedPosSampler", "IoUBalancedNegSampler",
+    "ATSSAssigner",
+    "AssignResult",
+    "DenseAssigner",
+    "DynamicATSSAssigner",
+    "InstanceBalancedPosSampler",
+    "IoUBalancedNegSampler",
+    "MaxIoUAssigner",
+    "NoisyAnchorAssigner",
+    "RandomNegSampler",
+    "RandomPosSampler",
+    "RoISampler",
+    "SamplingResult",
+    "TopNAssigner",
 ]

@@ -11,12 +11,17 @@ import torch
 from torch import Tensor
 
 from edgedet.assigners.base import (
-    DEFAULT_CHUNK_ELEMS, AssignResult, DenseAssigner, _rows_per_chunk, empty_result, max_iou_per_prior,
+    DEFAULT_CHUNK_ELEMS,
+    AssignResult,
+    DenseAssigner,
+    _rows_per_chunk,
+    empty_result,
+    max_iou_per_prior,
     smallest_k_indices,
 )
 from edgedet.structures.boxes import elementwise_box_iou_xyxy
 
-__all__ = ["ATSSAssigner", "atss_candidates", "select_by_adaptive_threshold", "ignored_priors"]
+__all__ = ["ATSSAssigner", "atss_candidates", "ignored_priors", "select_by_adaptive_threshold"]
 
 INSIDE_EPS = 0.01  # a candidate's centre must be this far (px) inside every side of the GT
 

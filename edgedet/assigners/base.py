@@ -17,8 +17,14 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "AssignResult", "DEFAULT_CHUNK_ELEMS", "pairwise_iou", "pairwise_iof", "smallest_k_indices",
-    "max_iou_per_prior", "empty_result", "DenseAssigner",
+    "DEFAULT_CHUNK_ELEMS",
+    "AssignResult",
+    "DenseAssigner",
+    "empty_result",
+    "max_iou_per_prior",
+    "pairwise_iof",
+    "pairwise_iou",
+    "smallest_k_indices",
 ]
 
 DEFAULT_CHUNK_ELEMS = 1 << 22  # 4M pairs per chunk: ~16 MB per float matrix, ~64 MB peak
@@ -138,7 +144,7 @@ def smallest_k_indices(values: Tensor, k: int) -> Tensor:
     Returns:
         Long[R, k].
     """
-    r, n = values.shape
+    r = values.shape[0]
     if k == 0 or r == 0:
         return values.new_zeros((r, k), dtype=torch.long)
     kth = torch.topk(values, k, dim=1, largest=False, sorted=True).values[:, -1:]  # [R, 1] exact k-th value

@@ -7,7 +7,11 @@ from collections.abc import Sequence
 from torch import Tensor
 
 from edgedet.assigners.atss import (
-    _anchor_iou_of_matched, atss_candidates, finish, ignored_priors, resolve_positives,
+    _anchor_iou_of_matched,
+    atss_candidates,
+    finish,
+    ignored_priors,
+    resolve_positives,
     select_by_adaptive_threshold,
 )
 from edgedet.assigners.base import DEFAULT_CHUNK_ELEMS, AssignResult, DenseAssigner, empty_result

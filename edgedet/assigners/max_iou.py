@@ -6,8 +6,14 @@ import torch
 from torch import Tensor
 
 from edgedet.assigners.base import (
-    DEFAULT_CHUNK_ELEMS, AssignResult, DenseAssigner, _max_first, _rows_per_chunk, empty_result,
-    max_iou_per_prior, pairwise_iou,
+    DEFAULT_CHUNK_ELEMS,
+    AssignResult,
+    DenseAssigner,
+    _max_first,
+    _rows_per_chunk,
+    empty_result,
+    max_iou_per_prior,
+    pairwise_iou,
 )
 
 __all__ = ["MaxIoUAssigner"]
@@ -67,7 +73,7 @@ class MaxIoUAssigner(DenseAssigner):
         if self.ignore_iof_thr > 0 and gt_boxes_ignore is not None and gt_boxes_ignore.numel() > 0:
             iof, _ = max_iou_per_prior(gt_boxes_ignore, priors, self.max_chunk_elems, iof=True)
             ignored = iof > self.ignore_iof_thr
-        best, arg, lq_val, lq_arg = self._reduce(priors, gt_boxes, ignored)
+        best, arg, _, lq_arg = self._reduce(priors, gt_boxes, ignored)
 
         gt_inds = torch.full((p,), -1, dtype=torch.long, device=device)
         lo, hi = self.neg_range

@@ -7,12 +7,17 @@ from torch import Tensor
 
 from edgedet.assigners.atss import ignored_priors, resolve_positives
 from edgedet.assigners.base import (
-    DEFAULT_CHUNK_ELEMS, AssignResult, DenseAssigner, _rows_per_chunk, empty_result, pairwise_iou,
+    DEFAULT_CHUNK_ELEMS,
+    AssignResult,
+    DenseAssigner,
+    _rows_per_chunk,
+    empty_result,
+    pairwise_iou,
     smallest_k_indices,
 )
 from edgedet.structures.boxes import elementwise_box_iou_xyxy
 
-__all__ = ["TopNAssigner", "NoisyAnchorAssigner", "cleanliness_soft_labels", "cleanliness_reweights"]
+__all__ = ["NoisyAnchorAssigner", "TopNAssigner", "cleanliness_reweights", "cleanliness_soft_labels"]
 
 _EPS = 1e-6
 

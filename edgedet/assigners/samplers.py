@@ -14,8 +14,13 @@ from torch import Tensor
 from edgedet.assigners.base import AssignResult
 
 __all__ = [
-    "SamplingResult", "RandomPosSampler", "RandomNegSampler", "InstanceBalancedPosSampler",
-    "IoUBalancedNegSampler", "RoISampler", "random_choice",
+    "InstanceBalancedPosSampler",
+    "IoUBalancedNegSampler",
+    "RandomNegSampler",
+    "RandomPosSampler",
+    "RoISampler",
+    "SamplingResult",
+    "random_choice",
 ]
 
 
@@ -50,7 +55,7 @@ class InstanceBalancedPosSampler:
         if pos.numel() <= num:
             return pos
         gts = torch.unique(res.gt_inds[pos])
-        per_gt = int(round(num / gts.numel())) + 1
+        per_gt = round(num / gts.numel()) + 1
         chosen = torch.cat([random_choice(pos[res.gt_inds[pos] == g], per_gt, generator) for g in gts])
         if chosen.numel() < num:
             rest = pos[~torch.isin(pos, chosen)]

@@ -98,7 +98,10 @@ def read_yolo(yaml_path: Path, split: str) -> DatasetIndex:
     problems: list[Problem] = []
     files: list[Path] = []
     for e in entries:
-        files += _list_images((root / str(e)).resolve(), root, where, problems)
+        entry = (root / str(e)).resolve()
+        if not entry.exists() and str(e).startswith("../"):  # Roboflow exports; ultralytics accepts these too
+            entry = (root / str(e)[3:]).resolve()
+        files += _list_images(entry, root, where, problems)
     records = []
     for k, file in enumerate(files, 1):
         size = image_size(file)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,7 +97,7 @@ def fold_deconv_bn(module: nn.Module) -> nn.Module:
     if not isinstance(module, nn.Sequential):
         return module
     layers = list(module)
-    for i, (conv, bn) in enumerate(zip(layers, layers[1:])):
+    for i, (conv, bn) in enumerate(itertools.pairwise(layers)):
         if not (isinstance(conv, nn.ConvTranspose2d) and isinstance(bn, nn.BatchNorm2d)):
             continue
         scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)  # [Cout]

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from edgedet.losses.giou import reduce_loss
 
-__all__ = ["balanced_l1_loss", "BalancedL1Loss"]
+__all__ = ["BalancedL1Loss", "balanced_l1_loss"]
 
 
 def balanced_l1_loss(

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from edgedet.losses.giou import reduce_loss
 
-__all__ = ["sigmoid_focal_loss", "soft_focal_loss", "FocalLoss"]
+__all__ = ["FocalLoss", "sigmoid_focal_loss", "soft_focal_loss"]
 
 
 def sigmoid_focal_loss(

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from edgedet.losses.giou import reduce_loss
 
-__all__ = ["iou_branch_loss", "centerness_target", "IoUBranchLoss"]
+__all__ = ["IoUBranchLoss", "centerness_target", "iou_branch_loss"]
 
 
 def iou_branch_loss(logits: Tensor, targets: Tensor, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:

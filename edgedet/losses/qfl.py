@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from edgedet.losses.giou import reduce_loss
 
-__all__ = ["quality_focal_loss", "QualityFocalLoss"]
+__all__ = ["QualityFocalLoss", "quality_focal_loss"]
 
 
 def quality_focal_loss(
@@ -22,7 +22,7 @@ def quality_focal_loss(
         scores: Float[N] quality target ``y`` (e.g. IoU) of the labelled class; ignored for background.
         reduction: ``'none'`` -> Float[N] (per sample, summed over classes); ``'mean'`` over N; ``'sum'``.
     """
-    n, c = logits.shape
+    c = logits.shape[1]
     sig = logits.sigmoid()
     # background everywhere: BCE against 0 scaled by sigma^beta
     loss = F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits), reduction="none") * sig.pow(beta)

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from edgedet.losses.giou import reduce_loss
 
-__all__ = ["smooth_l1_loss", "l1_loss", "SmoothL1Loss", "L1Loss"]
+__all__ = ["L1Loss", "SmoothL1Loss", "l1_loss", "smooth_l1_loss"]
 
 
 def smooth_l1_loss(pred: Tensor, target: Tensor, beta: float = 1.0, reduction: str = "mean",

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from edgedet.losses.giou import reduce_loss
 
-__all__ = ["varifocal_loss", "VarifocalLoss"]
+__all__ = ["VarifocalLoss", "varifocal_loss"]
 
 
 def varifocal_loss(

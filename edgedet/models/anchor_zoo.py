@@ -13,8 +13,14 @@ from collections.abc import Callable
 from torch import nn
 
 from edgedet.assigners import (
-    ATSSAssigner, DenseAssigner, DynamicATSSAssigner, InstanceBalancedPosSampler, IoUBalancedNegSampler,
-    MaxIoUAssigner, NoisyAnchorAssigner, RoISampler,
+    ATSSAssigner,
+    DenseAssigner,
+    DynamicATSSAssigner,
+    InstanceBalancedPosSampler,
+    IoUBalancedNegSampler,
+    MaxIoUAssigner,
+    NoisyAnchorAssigner,
+    RoISampler,
 )
 from edgedet.models.backbones.resnet_fpn import TorchvisionResNet
 from edgedet.models.backbones.resnet_vd import ResNetVd
@@ -32,10 +38,23 @@ from edgedet.structures.coders import DeltaXYWHCoder
 from edgedet.structures.priors import AnchorGenerator, atss_anchors, retinanet_anchors
 
 __all__ = [
-    "ASSIGNERS", "resnet_backbone", "retinanet_r50_fpn", "retinanet_r18_fpn", "atss_r50_fpn", "atss_r18_fpn",
-    "dynamic_atss_r50_fpn", "dynamic_atss_r18_fpn", "dynamic_atss_vfl_r50_fpn", "dynamic_atss_vfl_r18_fpn",
-    "noisy_anchor_retinanet_r50_fpn", "noisy_anchor_retinanet_r18_fpn", "libra_retinanet_r50_fpn",
-    "libra_retinanet_r18_fpn", "libra_faster_rcnn_r50_fpn", "libra_faster_rcnn_r18_fpn", "ANCHOR_PRESETS",
+    "ANCHOR_PRESETS",
+    "ASSIGNERS",
+    "atss_r18_fpn",
+    "atss_r50_fpn",
+    "dynamic_atss_r18_fpn",
+    "dynamic_atss_r50_fpn",
+    "dynamic_atss_vfl_r18_fpn",
+    "dynamic_atss_vfl_r50_fpn",
+    "libra_faster_rcnn_r18_fpn",
+    "libra_faster_rcnn_r50_fpn",
+    "libra_retinanet_r18_fpn",
+    "libra_retinanet_r50_fpn",
+    "noisy_anchor_retinanet_r18_fpn",
+    "noisy_anchor_retinanet_r50_fpn",
+    "resnet_backbone",
+    "retinanet_r18_fpn",
+    "retinanet_r50_fpn",
 ]
 
 ASSIGNERS: dict[str, Callable[[], DenseAssigner]] = {
@@ -142,7 +161,7 @@ def dynamic_atss_vfl_r18_fpn(num_classes: int, *, width: float = 1.0, imgsz: int
     return _atss(18, num_classes, width, imgsz, assigner, frozen_stages, dynamic=True, cls="vfl")
 
 
-_NOISY_LOSSES = dict(cls="focal", focal_alpha=0.5, reg="l1", normalizer="ema")
+_NOISY_LOSSES = {"cls": "focal", "focal_alpha": 0.5, "reg": "l1", "normalizer": "ema"}
 
 
 def noisy_anchor_retinanet_r50_fpn(num_classes: int, *, width: float = 1.0, imgsz: int = 640, assigner: str = "",
@@ -155,11 +174,13 @@ def noisy_anchor_retinanet_r50_fpn(num_classes: int, *, width: float = 1.0, imgs
 
 def noisy_anchor_retinanet_r18_fpn(num_classes: int, *, width: float = 1.0, imgsz: int = 640, assigner: str = "",
                                    frozen_stages: int = -1) -> DenseDetector:
+    # N = 30 as in the paper's R50 configs: on small inputs (~100 px) a larger N makes most anchors of an object
+    # candidates and the classifier learns far more slowly
     return _retinanet(18, num_classes, width, imgsz, assigner, frozen_stages, losses=DenseLossConfig(**_NOISY_LOSSES),
-                      default_assigner=NoisyAnchorAssigner(50, alpha=0.75))
+                      default_assigner=NoisyAnchorAssigner(30, alpha=0.75))
 
 
-_LIBRA_LOSSES = dict(cls="focal", reg="balanced_l1", reg_beta=0.11)
+_LIBRA_LOSSES = {"cls": "focal", "reg": "balanced_l1", "reg_beta": 0.11}
 
 
 def libra_retinanet_r50_fpn(num_classes: int, *, width: float = 1.0, imgsz: int = 640, assigner: str = "",

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from edgedet.assigners.base import DenseAssigner
+from edgedet.engine.dist import all_reduce_mean, global_normalizer
 from edgedet.losses.balanced_l1 import balanced_l1_loss
 from edgedet.losses.focal import sigmoid_focal_loss, soft_focal_loss
 from edgedet.losses.giou import giou_loss
@@ -19,7 +20,7 @@ from edgedet.models.base import Targets
 from edgedet.structures.boxes import elementwise_box_iou_xyxy
 from edgedet.structures.coders import DeltaXYWHCoder
 
-__all__ = ["DenseLossConfig", "dense_loss", "reweight_keep_total", "CLS_LOSSES", "REG_LOSSES"]
+__all__ = ["CLS_LOSSES", "REG_LOSSES", "DenseLossConfig", "dense_loss", "reweight_keep_total"]
 
 CLS_LOSSES = ("focal", "qfl", "vfl")
 REG_LOSSES = ("l1", "smooth_l1", "balanced_l1", "giou")
@@ -143,17 +144,21 @@ def _reg_loss_rows(reg: Tensor, pos: _Positives, priors: Tensor, coder: DeltaXYW
 
 def dense_loss(outputs: tuple[Tensor, ...], targets: Targets, priors: Tensor, nlp: list[int],
                coder: DeltaXYWHCoder, assigner: DenseAssigner, cfg: DenseLossConfig, quality: str,
-               num_pos_ema: Tensor) -> tuple[dict[str, Tensor], int]:
+               num_pos_ema: Tensor) -> tuple[dict[str, Tensor], float]:
     """Assign, build targets and compute ``loss_cls``, ``loss_box`` (and ``loss_quality``).
 
-    Returns the loss dict and the number of positives in the batch.
+    Returns the loss dict and the number of positives in the batch (averaged over ranks under DDP).
     """
     if len(targets) != outputs[0].shape[0]:
         raise ValueError(f"{len(targets)} targets for a batch of {outputs[0].shape[0]} images")
     cls, reg = outputs[0], outputs[1]
     pos, valid = _assign_batch(outputs, targets, priors, nlp, coder, assigner)
     num_pos = int(pos.p.numel())
-    norm = max(float(num_pos_ema), 1.0) if cfg.normalizer == "ema" else max(num_pos, 1)
+    # batch-wide normalisers averaged over ranks, so DDP equals single-process training on the whole batch
+    if cfg.normalizer == "ema":
+        norm = num_pos_ema.detach().clamp(min=1.0)
+    else:
+        norm = global_normalizer(torch.tensor(float(num_pos), device=cls.device))
     pred_boxes = coder.decode(priors[pos.p], reg[pos.b, pos.p])  # with gradient (GIoU)
     iou_target = elementwise_box_iou_xyxy(pred_boxes.detach(), pos.boxes).clamp(min=0)
     out = {"loss_cls": _cls_loss(cls, pos, valid, iou_target, cfg) / norm}
@@ -167,11 +172,11 @@ def dense_loss(outputs: tuple[Tensor, ...], targets: Targets, priors: Tensor, nl
     if num_pos == 0:
         out["loss_box"] = reg.sum() * 0.0
     elif cfg.reg_weighted_by_quality and quality != "none":
-        out["loss_box"] = (rows * q_target).sum() / q_target.sum().clamp(min=1e-6)
+        out["loss_box"] = (rows * q_target).sum() / global_normalizer(q_target.sum())
     else:
         out["loss_box"] = rows.sum() / norm
     out["loss_box"] = out["loss_box"] * cfg.reg_weight
     if quality != "none":
         q = outputs[2][pos.b, pos.p, 0]
         out["loss_quality"] = iou_branch_loss(q, q_target, reduction="sum") / norm if num_pos else outputs[2].sum() * 0
-    return out, num_pos
+    return out, all_reduce_mean(float(num_pos), cls.device)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
 from edgedet.assigners import MaxIoUAssigner, RoISampler
+from edgedet.engine.dist import global_normalizer
 from edgedet.losses.balanced_l1 import balanced_l1_loss
 from edgedet.losses.smooth_l1 import smooth_l1_loss
 from edgedet.models.base import Detections, Detector, Targets
@@ -25,7 +26,7 @@ from edgedet.models.heads.rpn import RPNHead, generate_proposals
 from edgedet.structures.coders import DeltaXYWHCoder
 from edgedet.structures.priors import AnchorGenerator
 
-__all__ = ["TwoStageDetector", "TwoStageConfig"]
+__all__ = ["TwoStageConfig", "TwoStageDetector"]
 
 
 @dataclass
@@ -98,7 +99,7 @@ class TwoStageDetector(Detector):
             d_pred.append(outputs[1][b, s.pos_inds])
             d_tgt.append(self.rpn_coder.encode(priors[s.pos_inds], t["boxes"].to(priors)[s.pos_gt_inds]))
             weights.append(idx.numel())
-        n = max(sum(weights), 1)
+        n = global_normalizer(torch.tensor(float(sum(weights)), device=priors.device))
         cls = F.binary_cross_entropy_with_logits(torch.cat(logits), torch.cat(targets_), reduction="sum") / n
         box = smooth_l1_loss(torch.cat(d_pred), torch.cat(d_tgt), 0.0, reduction="sum") / n
         return {"loss_rpn_cls": cls, "loss_rpn_box": box}
@@ -131,7 +132,7 @@ class TwoStageDetector(Detector):
         rois, labels, deltas, pos = self._rcnn_targets(self._proposals(outputs, True), targets)
         _, _, image_size = self._priors(outputs)
         cls, reg = self.roi_head(outputs[2:], rois, image_size)
-        n = max(labels.numel(), 1)
+        n = global_normalizer(torch.tensor(float(labels.numel()), device=cls.device))
         out["loss_cls"] = F.cross_entropy(cls, labels, reduction="sum") / n
         pred = reg.reshape(-1, self.num_classes, 4)[pos, labels[pos]]
         if self.cfg.rcnn_box_loss == "balanced_l1":

@@ -76,6 +76,8 @@ PRESETS: dict[str, Callable[..., Detector]] = {
     "noisy_anchor_retinanet_r18_fpn": anchor_zoo.noisy_anchor_retinanet_r18_fpn,
     "libra_retinanet_r50_fpn": anchor_zoo.libra_retinanet_r50_fpn,
     "libra_retinanet_r18_fpn": anchor_zoo.libra_retinanet_r18_fpn,
+    "libra_faster_rcnn_r50_fpn": anchor_zoo.libra_faster_rcnn_r50_fpn,
+    "libra_faster_rcnn_r18_fpn": anchor_zoo.libra_faster_rcnn_r18_fpn,
 }
 
 

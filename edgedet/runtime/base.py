@@ -134,6 +134,10 @@ def resolve_model(path: str | Path) -> tuple[Path, dict[str, Any] | None]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
+    if path.is_dir() and not (path / METADATA_FILE).is_file():
+        inside = sorted(str(p.parent) for p in path.glob(f"*/{METADATA_FILE}"))
+        if inside:
+            raise FileNotFoundError(f"{path} holds several exports; load one of: {', '.join(inside)}")
     if path.is_dir() or path.name == METADATA_FILE:
         meta = read_metadata(path)
         directory = path if path.is_dir() else path.parent

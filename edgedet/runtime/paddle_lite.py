@@ -62,7 +62,8 @@ class _ToolchainServer:
 
         self._error = ToolchainError
         read_fd, write_fd = os.pipe()
-        self.log = tempfile.TemporaryFile()  # a file, not a pipe: Paddle-Lite's logging must never block it
+        # a file, not a pipe: Paddle-Lite's logging must never block the server; closed by _shutdown
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             self.proc = subprocess.Popen(worker_command("lite_server.py", str(nb), str(write_fd)),
                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,

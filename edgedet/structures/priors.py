@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["AnchorGenerator", "PointGenerator", "feat_sizes_for_input", "retinanet_anchors", "atss_anchors"]
+__all__ = ["AnchorGenerator", "PointGenerator", "atss_anchors", "feat_sizes_for_input", "retinanet_anchors"]
 
 
 def feat_sizes_for_input(height: int, width: int, strides: Sequence[int]) -> list[tuple[int, int]]:

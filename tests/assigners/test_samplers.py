@@ -1,7 +1,11 @@
 import torch
 
 from edgedet.assigners import (
-    AssignResult, InstanceBalancedPosSampler, IoUBalancedNegSampler, RandomNegSampler, RoISampler,
+    AssignResult,
+    InstanceBalancedPosSampler,
+    IoUBalancedNegSampler,
+    RandomNegSampler,
+    RoISampler,
 )
 
 

@@ -122,3 +122,16 @@ def test_unreadable_datasets_raise_clear_errors(synth_root, tmp_path):
 def test_convert_rejects_unknown_format(synth_root, tmp_path):
     with pytest.raises(ValueError, match="unknown output format 'tfrecord'"):
         convert(synth_root, tmp_path / "x", "tfrecord")
+
+
+def test_yolo_roboflow_layout_with_parent_relative_splits(tmp_path):
+    import cv2
+
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "labels").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "train" / "images" / "a.jpg"), np.zeros((40, 40, 3), np.uint8))
+    (tmp_path / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.25\n")
+    (tmp_path / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 1\nnames: ['x']\n")
+    index = load_dataset(tmp_path / "data.yaml", "train")
+    np.testing.assert_allclose(index.images[0].boxes, [[10, 15, 30, 25]])
+    assert index.cat_ids == [1] and index.problems == []

@@ -72,6 +72,11 @@ def test_export_argument_errors(model, tmp_path):
         export(model, formats=["onnx"], precisions=["fp32"], class_names=CLASS_NAMES, **{**kw, "imgsz": 100})
 
 
+def test_parent_of_several_exports_lists_them(fp32_dir):
+    with pytest.raises(FileNotFoundError, match=f"holds several exports; load one of: {fp32_dir}"):
+        load(fp32_dir.parent)
+
+
 def test_missing_edgedet_json(copy_dir, tmp_path):
     (copy_dir / METADATA_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="no edgedet.json"):

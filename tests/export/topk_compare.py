@@ -18,7 +18,7 @@ def _cell_boxes(model: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.n
     with torch.no_grad():
         hm, ltrb = model(torch.from_numpy(x))
     heat = hm.sigmoid().numpy()
-    b, _, h, w = heat.shape
+    _, _, h, w = heat.shape
     s = model.stride
     ys, xs = np.meshgrid((np.arange(h) + 0.5) * s, (np.arange(w) + 0.5) * s, indexing="ij")
     d = ltrb.numpy().transpose(0, 2, 3, 1)
@@ -61,14 +61,12 @@ def assert_topk_equivalent(model, x: np.ndarray, outs: list[np.ndarray], tol: fl
     return ties
 
 
-def assert_fp32_equivalent(model, export_dir, images, extra_batch: int = 2, seed: int = 0) -> int:
+def assert_fp32_equivalent(model, export_dir, images) -> int:
     """:func:`assert_topk_equivalent` through ``edgedet.runtime.load(export_dir)`` on ``images`` (paths,
-    preprocessed by edgedet.preprocess) plus ``extra_batch`` random inputs run as one batch; returns #ties."""
+    preprocessed by edgedet.preprocess, run as one batch); returns the number of ties."""
     from edgedet.export.calib import load_calibration_images
     from edgedet.runtime import load
 
     pred = load(export_dir, threads=1)
     x = load_calibration_images(list(images), len(images), pred.imgsz)
-    noise = np.random.default_rng(seed).normal(size=(extra_batch, 3, pred.imgsz, pred.imgsz)).astype(np.float32)
-    ties = assert_topk_equivalent(model, x, pred.run(x))
-    return ties + assert_topk_equivalent(model, noise, pred.run(noise))
+    return assert_topk_equivalent(model, x, pred.run(x))

@@ -5,7 +5,12 @@ import torch
 import torch.nn.functional as F
 
 from edgedet.losses import (
-    BalancedL1Loss, balanced_l1_loss, centerness_target, iou_branch_loss, l1_loss, smooth_l1_loss,
+    BalancedL1Loss,
+    balanced_l1_loss,
+    centerness_target,
+    iou_branch_loss,
+    l1_loss,
+    smooth_l1_loss,
 )
 
 

@@ -12,7 +12,7 @@ TARGETS = [
     {"boxes": torch.tensor([[10.0, 12, 50, 60], [40, 30, 60, 62]]), "labels": torch.tensor([1, 2])},
     {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},  # an image with no object
 ]
-R18 = [n for n in ANCHOR_PRESETS if "r18" in n]
+R18 = [n for n in ANCHOR_PRESETS if "r18" in n and "faster_rcnn" not in n]
 
 
 def _tiny(name, assigner=""):
@@ -118,10 +118,10 @@ def test_reweight_keeps_total_and_noisy_anchor_loss():
     out.sum().backward()  # the scale is a constant: gradients are r * scale
     torch.testing.assert_close(losses.grad, r * 6 / 7)
     model = _tiny("noisy_anchor_retinanet_r18_fpn")
-    assert isinstance(model.assigner, NoisyAnchorAssigner) and model.assigner.top_n == 50
+    assert isinstance(model.assigner, NoisyAnchorAssigner) and model.assigner.top_n == 30
     assert float(model.num_pos_ema) == 100.0
     model.loss(model(torch.randn(2, 3, 64, 64)), TARGETS)
-    assert 90.0 < float(model.num_pos_ema) < 100.0  # EMA moved towards this batch's 2 x <= 50 positives
+    assert 90.0 < float(model.num_pos_ema) < 100.0  # EMA moved towards this batch's <= 30 positives
 
 
 def test_preset_defaults():
@@ -131,12 +131,29 @@ def test_preset_defaults():
     assert _tiny("libra_retinanet_r18_fpn").losses.reg == "balanced_l1"
 
 
-@pytest.mark.slow
 def test_r50_parameter_counts_match_published():
     """RetinaNet R50-FPN (80 classes, stem + stage 1 frozen) ~37.7M trainable; ATSS R50 ~32.1M."""
     retina = ANCHOR_PRESETS["retinanet_r50_fpn"](80)
     atss = ANCHOR_PRESETS["atss_r50_fpn"](80)
-    count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)  # noqa: E731
+    count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)
     assert abs(count(retina) / 1e6 - 37.7) < 0.1
     assert abs(count(atss) / 1e6 - 32.1) < 0.1
     assert type(retina.backbone).__name__ == "TorchvisionResNet"
+
+
+ANCHOR_YAMLS = ["retinanet_r50_fpn", "atss_r50_fpn", "dynamic_atss_r50_fpn", "dynamic_atss_vfl_r50_fpn",
+                "noisy_anchor_retinanet_r50_fpn", "libra_retinanet_r50_fpn", "libra_faster_rcnn_r50_fpn"]
+
+
+@pytest.mark.parametrize("name", ANCHOR_YAMLS)
+def test_yaml_configs_build_through_the_zoo(name):
+    from edgedet.config.io import MODELS_DIR, load_yaml
+    from edgedet.models.zoo import PRESETS, build_model
+
+    cfg = load_yaml(MODELS_DIR / f"{name}.yaml")
+    assert cfg.model.name == name and name in PRESETS
+    cfg.model.num_classes, cfg.model.width = 3, 0.125
+    model = build_model(cfg.model).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 64))
+    assert out[0].shape[0] == 1 and out[1].shape[-1] == 4

@@ -6,7 +6,11 @@ import torch
 import torchvision
 
 from edgedet.structures.priors import (
-    AnchorGenerator, PointGenerator, atss_anchors, feat_sizes_for_input, retinanet_anchors,
+    AnchorGenerator,
+    PointGenerator,
+    atss_anchors,
+    feat_sizes_for_input,
+    retinanet_anchors,
 )
 
 
@@ -22,7 +26,7 @@ def test_retinanet_base_anchors_sizes_and_order():
     torch.testing.assert_close(base[0], torch.tensor([-16 * math.sqrt(2), -8 * math.sqrt(2), 16 * math.sqrt(2),
                                                       8 * math.sqrt(2)]))
     # P7 largest anchor: 4 * 128 * 2^(2/3)
-    assert float((g.base_anchors(4)[4, 2] - g.base_anchors(4)[4, 0])) == pytest.approx(512 * 2 ** (1 / 3), rel=1e-6)
+    assert float(g.base_anchors(4)[4, 2] - g.base_anchors(4)[4, 0]) == pytest.approx(512 * 2 ** (1 / 3), rel=1e-6)
 
 
 def test_grid_layout_level_y_x_anchor():

@@ -61,7 +61,7 @@ def main(model_path, fd):
             buf = io.BytesIO()
             np.savez(buf, **outs)
             _send(fd, buf.getvalue())
-        except Exception as e:  # reported to the client, which raises
+        except Exception as e:  # noqa: BLE001 -- reported to the client, which raises
             _send(fd, json.dumps({"error": f"{type(e).__name__}: {e}"}).encode())
 
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from edgedet.models.heads.retina import prior_prob_bias
 
-__all__ = ["ATSSHead", "Scale", "QUALITY_BRANCHES"]
+__all__ = ["QUALITY_BRANCHES", "ATSSHead", "Scale"]
 
 QUALITY_BRANCHES = ("centerness", "iou", "none")
 
@@ -27,7 +27,8 @@ class Scale(nn.Module):
 
 
 def _gn_groups(channels: int, preferred: int = 32) -> int:
-    return math.gcd(channels, preferred)
+    """Up to ``preferred`` groups of at least 2 channels (a 1-channel group on a 1x1 map has no statistics)."""
+    return math.gcd(channels, max(1, min(preferred, channels // 2)))
 
 
 class ATSSHead(nn.Module):
