@@ -61,7 +61,7 @@ def assert_topk_equivalent(model, x: np.ndarray, outs: list[np.ndarray], tol: fl
     return ties
 
 
-def assert_fp32_equivalent(model, export_dir, images) -> int:
+def assert_fp32_equivalent(model, export_dir, images, tol: float = 1e-4) -> int:
     """:func:`assert_topk_equivalent` through ``edgedet.runtime.load(export_dir)`` on ``images`` (paths,
     preprocessed by edgedet.preprocess, run as one batch); returns the number of ties."""
     from edgedet.export.calib import load_calibration_images
@@ -69,4 +69,4 @@ def assert_fp32_equivalent(model, export_dir, images) -> int:
 
     pred = load(export_dir, threads=1)
     x = load_calibration_images(list(images), len(images), pred.imgsz)
-    return assert_topk_equivalent(model, x, pred.run(x))
+    return assert_topk_equivalent(model, x, pred.run(x), tol)
