@@ -20,7 +20,7 @@ class ModelConfig:
     assigner: str = ""  # (str) label assigner for dense heads; "" = the preset's own
     ags: bool = True  # (bool) PAFNet: attention-guided box-loss weighting
     dcn: bool = True  # (bool) PAFNet-R*/ResNet: DCNv2 in the later stages
-    frozen_stages: int = 1  # (int) ResNet: stem + this many stages frozen
+    frozen_stages: int = -1  # (int) ResNet: stem + this many stages frozen; -1 = none (no pretrained weights ship)
     pretrained: str = ""  # (str) path to a backbone/state checkpoint (no downloads happen)
 
 

@@ -94,11 +94,10 @@ def test_results_file_validation(tmp_path):
 def test_cli_eval_detections_out_json(tmp_path):
     """`edgedet eval --data COCO.json --detections results.json --out m.json` == pycocotools."""
     gt, dets = make_gt_and_dets(seed=4)
-    (tmp_path / "images").mkdir()
-    for im in gt["images"]:
-        import cv2
+    import cv2
 
-        cv2.imwrite(str(tmp_path / "images" / im["file_name"]), np.zeros((240, 320, 3), np.uint8))
+    for im in gt["images"]:  # file names are relative to the JSON's directory
+        cv2.imwrite(str(tmp_path / im["file_name"]), np.zeros((240, 320, 3), np.uint8))
     gt_path = tmp_path / "instances_val.json"
     gt_path.write_text(json.dumps(gt))
     (tmp_path / "res.json").write_text(json.dumps(dets))
