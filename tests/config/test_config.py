@@ -50,3 +50,9 @@ def test_every_zoo_yaml_loads():
 def test_unknown_model_suggests():
     with pytest.raises(ConfigError, match="Did you mean 'pafnet_lite_mbv3'"):
         resolve("pafnet_lite_mbv")
+
+
+def test_every_zoo_preset_has_a_yaml_and_back():
+    from edgedet.models.zoo import PRESETS
+
+    assert set(PRESETS) == set(available_models())
