@@ -26,6 +26,7 @@ class Schedule:
     overrides: tuple[str, ...]
     exports: tuple[tuple[str, str], ...]
     val_images: int  # images used to evaluate each export (0 = all)
+    calib_n: int = 200  # int8 calibration images
 
 
 SCHEDULES = {
@@ -37,6 +38,7 @@ SCHEDULES = {
         exports=(("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "fp16"), ("tflite", "int8"),
                  ("paddle", "fp32"), ("paddle-lite", "fp32")),
         val_images=300,
+        calib_n=100,
     ),
     "full": Schedule(overrides=(), exports=(("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"),
                                             ("tflite", "fp16"), ("tflite", "int8"), ("paddle", "fp32"),
@@ -56,7 +58,7 @@ def host_latency_ms(predictor, imgsz: int, runs: int = 20, warmup: int = 3) -> d
     return {"p50_ms": float(np.median(times)), "mean_ms": float(np.mean(times))}
 
 
-def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, threads: int = 1) -> list[dict[str, Any]]:
+def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, calib_n: int, threads: int = 1) -> list[dict[str, Any]]:
     from edgedet import runtime
     from edgedet.engine.checkpoint import load_detector
     from edgedet.export.api import export
@@ -70,7 +72,8 @@ def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, thr
         try:
             (res,) = export(model, formats=[fmt], precisions=[prec], imgsz=imgsz, out_dir=out,
                             class_names=state["class_names"], model_name=state["model_name"],
-                            calib_images=calib_files if prec == "int8" else None, source_ckpt=ckpt, threads=threads)
+                            calib_images=calib_files if prec == "int8" else None, calib_n=calib_n, source_ckpt=ckpt,
+                            threads=threads)
         except (ImportError, RuntimeError, ValueError, OSError) as e:  # an optional toolchain missing or failing
             log.warning("export %s %s failed: %s", fmt, prec, e)
             rows.append({"format": fmt, "precision": prec, "error": str(e).splitlines()[0][:200]})
@@ -116,7 +119,7 @@ def run_quickstart(schedule: str = "tiny", device: str = "", project: str = "run
     if plan.val_images:
         val.images = val.images[: plan.val_images]
     calib = [r.file for r in load_dataset(data, "train").images]
-    rows = _export_and_eval(run_dir / "weights" / "last.pt", qs_dir / "export", val, calib, plan.exports)
+    rows = _export_and_eval(run_dir / "weights" / "last.pt", qs_dir / "export", val, calib, plan.exports, plan.calib_n)
     timings["export+eval"] = time.time() - t0
     print(f"[3/4] exported and evaluated {sum('AP' in r for r in rows)}/{len(rows)} format x precision pairs "
           f"({timings['export+eval']:.0f} s)")

@@ -135,7 +135,10 @@ def test_r50_parameter_counts_match_published():
     """RetinaNet R50-FPN (80 classes, stem + stage 1 frozen) ~37.7M trainable; ATSS R50 ~32.1M."""
     retina = ANCHOR_PRESETS["retinanet_r50_fpn"](80)
     atss = ANCHOR_PRESETS["atss_r50_fpn"](80)
-    count = lambda m: sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
     assert abs(count(retina) / 1e6 - 37.7) < 0.1
     assert abs(count(atss) / 1e6 - 32.1) < 0.1
     assert type(retina.backbone).__name__ == "TorchvisionResNet"
