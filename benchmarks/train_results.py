@@ -71,8 +71,9 @@ def main() -> None:
     p.add_argument("--width", type=float, default=0.5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/bench_train")
+    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     data = ensure_synth()
     out_json = Path(__file__).resolve().parent / f"train_results_{args.group}.json"
     results = json.loads(out_json.read_text())["rows"] if out_json.exists() and args.only else {}
