@@ -7,7 +7,6 @@ could run code from whoever wrote it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tempfile
@@ -69,14 +68,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(state).__name__}")
     return state
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def model_state_from_checkpoint(state: dict[str, Any], prefer_ema: bool = True) -> dict[str, torch.Tensor]:
