@@ -228,8 +228,9 @@ def _torch_timer(model, imgsz: int) -> tuple[Callable, np.ndarray]:
 def time_all(entries: dict[str, tuple[str, Path, int]], model, imgsz: int, threads_list, warmup: int,
              runs: int) -> dict[str, dict]:
     """Latency of every entry, all in one loop per thread count, plus the PyTorch export graph (``pytorch_fp32``) at
-    1 thread only: at 2 threads torch's OpenMP pool, alternating with onnxruntime's and LiteRT's pools on a loaded
-    2-core machine, stalled ~3 s per call (measured), which says nothing about the model.
+    1 thread only: on the loaded 2-core machine torch's OpenMP pool at 2 threads stalled ~3 s per call (p50; min
+    33 ms), timed alone or in the loop, which says nothing about the model (Paddle Inference, also OpenMP, did the
+    same and is kept, flagged in benchmarks/README.md).
 
     Args:
         entries: name -> (kind, path, input size); kind ``edgedet`` (``runtime.load(path, threads=t).run``),
