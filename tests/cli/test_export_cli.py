@@ -38,7 +38,6 @@ def test_export_then_eval_export_equals_torch_eval(tiny_ckpt, tiny_synth, tmp_pa
     assert main(["eval", str(tiny_ckpt), "--data", str(tiny_synth), "--out", str(tmp_path / "t.json")]) == 0
     via_runtime = json.loads((tmp_path / "e.json").read_text())
     via_torch = json.loads((tmp_path / "t.json").read_text())
-    print("AP50", via_runtime["AP50"], via_torch["AP50"], "AR100", via_runtime["AR100"], via_torch["AR100"])
     # same letterbox, same decode: the runtime's AP equals PyTorch's up to score ties at the threshold
     assert via_runtime["AP50"] == pytest.approx(via_torch["AP50"], abs=0.01)
     assert via_runtime["AR100"] == pytest.approx(via_torch["AR100"], abs=0.01)
