@@ -6,7 +6,7 @@
      "tolerance": {"abs": 1e-4, "rel": 1e-4} | null,
      "max_abs_diff", "max_rel_diff",      # over all raw outputs; rel is over elements beyond the abs tolerance
      "outputs": {name: {"max_abs_diff", "max_rel_diff"}},
-     "detections": {"score_thr": 0.05, "torch", "runtime", "matched", "min_iou", "max_score_diff"},
+     "detections": {"score_thr": 0.05, "torch", "runtime", "matched", "tie_shifted", "min_iou", "max_score_diff"},
      "detections_match", "passed"}
 
 Raw outputs: an element passes when ``|a - b| <= abs`` or ``|a - b| <= rel * |b|`` (b = PyTorch). For
@@ -110,25 +110,44 @@ def _pair_topk(t_out: list[np.ndarray], r_out: list[np.ndarray], tol: float) -> 
     return [boxes, r_out[1], labels, *r_out[3:]], skipped, unpaired
 
 
-def _match_detections(det_t: tuple, det_r: tuple) -> dict[str, Any]:
-    """Greedy one-to-one pairing by score order: same label, IoU >= 0.5."""
+def _match_detections(det_t: tuple, det_r: tuple, iou_thr: float = DET_IOU) -> dict[str, Any]:
+    """Greedy one-to-one pairing by score order: same label, IoU >= ``iou_thr`` (``DET_IOU`` for the fp32 gate,
+    0.5 for reduced precisions, which are reported, not gated); then leftovers by equal score.
+
+    A PyTorch detection without a partner at ``DET_IOU`` is paired with a runtime one of the same score (within
+    ``PAIR_SCORE_TOL``) as a *tie shift*: neighbouring heatmap cells that differ by float rounding only, where
+    which one passes the peak test is arbitrary. Tie shifts are counted apart and allowed only rarely (at most one
+    per image or 1%, see ``_same_detections``); every other pair must overlap by ``DET_IOU``.
+    """
     iou = box_iou_xyxy(det_t[0], det_r[0]) * (det_t[2][:, None] == det_r[2][None, :])
     free, ious, sdiffs = np.ones(len(det_r[1]), bool), [], []
+    left, tie_shifted = [], 0
     for i in range(len(det_t[1])):
         cand = np.where(free, iou[i], 0.0)
-        if cand.size and cand.max() >= 0.5:
-            j = int(cand.argmax())
+        j = int(cand.argmax()) if cand.size else -1
+        sd = abs(float(det_t[1][i]) - float(det_r[1][j])) if j >= 0 else np.inf
+        if j >= 0 and cand[j] >= iou_thr:
             free[j] = False
             ious.append(float(cand[j]))
-            sdiffs.append(abs(float(det_t[1][i]) - float(det_r[1][j])))
-    return {"torch": len(det_t[1]), "runtime": len(det_r[1]), "matched": len(ious),
+            sdiffs.append(sd)
+        else:
+            left.append(i)
+    for i in left:  # the peak test flipped between cells whose heatmap values differ by float rounding only
+        same = free & (np.abs(det_r[1] - det_t[1][i]) <= PAIR_SCORE_TOL)
+        if same.any():
+            free[int(np.argmax(same))] = False
+            tie_shifted += 1
+    matched = len(ious) + tie_shifted
+    return {"torch": len(det_t[1]), "runtime": len(det_r[1]), "matched": matched, "tie_shifted": tie_shifted,
             "min_iou": min(ious) if ious else None, "max_score_diff": max(sdiffs) if sdiffs else None}
 
 
 def _same_detections(m: dict[str, Any]) -> bool:
     if not (m["torch"] == m["runtime"] == m["matched"]):
         return False
-    return m["matched"] == 0 or (m["min_iou"] >= DET_IOU and m["max_score_diff"] <= DET_SCORE_DIFF)
+    if m["tie_shifted"] > max(1, m["torch"] // 100):
+        return False
+    return m["min_iou"] is None or (m["min_iou"] >= DET_IOU and m["max_score_diff"] <= DET_SCORE_DIFF)
 
 
 @dataclass
@@ -138,7 +157,7 @@ class _Tally:
     names: list[str]
     fp32: bool
     worst: dict[str, list[float]] = field(default_factory=dict)
-    dets: dict[str, Any] = field(default_factory=lambda: {"torch": 0, "runtime": 0, "matched": 0,
+    dets: dict[str, Any] = field(default_factory=lambda: {"torch": 0, "runtime": 0, "matched": 0, "tie_shifted": 0,
                                                           "min_iou": None, "max_score_diff": None})
     finite: bool = True
     same: bool = True
@@ -157,7 +176,7 @@ class _Tally:
 
     def add_detections(self, m: dict[str, Any]) -> None:
         self.same &= _same_detections(m)
-        for k in ("torch", "runtime", "matched"):
+        for k in ("torch", "runtime", "matched", "tie_shifted"):
             self.dets[k] += m[k]
         self.dets["min_iou"] = _fold(min, self.dets["min_iou"], m["min_iou"])
         self.dets["max_score_diff"] = _fold(max, self.dets["max_score_diff"], m["max_score_diff"])
@@ -205,7 +224,8 @@ def check_parity(
         r_out = predictor.run(x)
         tally.add_raw(t_out, r_out, topk=spec["type"] == "topk_boxes")
         tally.add_detections(_match_detections(decode_outputs(t_out, spec, score_thr, predictor.imgsz)[0],
-                                               decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0]))
+                                               decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0],
+                                               DET_IOU if fp32 else 0.5))
     max_abs = max(w[0] for w in tally.worst.values())
     max_rel = max(w[1] for w in tally.worst.values())
     raw_ok = max_abs <= TOLERANCE["abs"] or max_rel <= TOLERANCE["rel"]
