@@ -260,7 +260,22 @@ COMMANDS = {
 }
 
 
-def _check_command(argv: list[str], parser: argparse.ArgumentParser) -> None:
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that describe a user's mistake and its fix: printed as one line, never as a traceback."""
+    from edgedet.config import ConfigError
+
+    errors: tuple[type[Exception], ...] = (ConfigError,)
+    try:  # the engine needs torch; a runtime-only install has no training commands to fail
+        from edgedet.engine.checkpoint import CheckpointError
+        from edgedet.engine.trainer import TrainingDiverged
+
+        errors += (CheckpointError, TrainingDiverged)
+    except ImportError:
+        pass
+    return errors + (ValueError,)
+
+
+def _check_command(argv: list[str]) -> None:
     known = list(COMMANDS) + list(NOT_YET)
     first = next((a for a in argv if not a.startswith("-")), None)
     if first is not None and first not in known:
@@ -274,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        _check_command(argv, parser)
+        _check_command(argv)
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
@@ -283,23 +298,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"edgedet {args.command}: {NOT_YET[args.command]}.", file=sys.stderr)
             return 2
         return COMMANDS[args.command](args)
-    except CLIError as e:
+    except (CLIError, FileNotFoundError) + _user_errors() as e:
         print(f"edgedet: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        from edgedet.config import ConfigError
-
-        known_user_errors = (ConfigError, FileNotFoundError)
-        try:
-            from edgedet.engine.checkpoint import CheckpointError
-
-            known_user_errors = known_user_errors + (CheckpointError,)
-        except ImportError:
-            pass
-        if isinstance(e, known_user_errors) or type(e) is ValueError:
-            print(f"edgedet: error: {e}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -149,13 +149,13 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.best_ap = float(state.get("best_ap", -1.0))
 
-    def _loader(self, train: bool, epoch: int):
+    def _train_loader(self, epoch: int):
+        """A fresh loader per epoch: data order and worker seeds depend only on ``(seed, epoch)``."""
         from edgedet.data import build_dataloader
 
-        index = self.train_index if train else self.val_index
-        batch = self.cfg.train.batch // dist.world_size() if train else max(self.cfg.train.batch, 8)
-        return build_dataloader(index, self.cfg.model.imgsz, train, self.cfg.data, max(batch, 1),
-                                distributed=self.distributed and train, seed=self.cfg.train.seed * 1000 + epoch)
+        batch = max(self.cfg.train.batch // dist.world_size(), 1)
+        return build_dataloader(self.train_index, self.cfg.model.imgsz, True, self.cfg.data, batch,
+                                distributed=self.distributed, seed=self.cfg.train.seed * 1000 + epoch)
 
     # ------------------------------------------------------------------------------------------- training
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:
@@ -190,7 +190,7 @@ class Trainer:
 
         cfg = self.cfg
         self.model.train()
-        loader = self._loader(True, epoch)
+        loader = self._train_loader(epoch)
         n_iters = self._iters_per_epoch()
         rng = random.Random(cfg.train.seed * 7919 + epoch)
         sums: dict[str, float] = {}

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 
-def _calibration_files(calib: str, n: int) -> list[Path]:
+def _calibration_files(calib: str) -> list[Path]:
     """Training-split images of a dataset (any supported format), or the images under a plain folder."""
     from edgedet.data import load_dataset
     from edgedet.data.synth import ensure_synth
@@ -50,7 +50,7 @@ def run_export(args: argparse.Namespace) -> int:
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     check_pairs(formats, precisions)  # fail before any slow work
     model, names, model_name, imgsz, src = load_for_export(args)
-    calib = _calibration_files(args.calib, args.calib_n) if "int8" in precisions else None
+    calib = _calibration_files(args.calib) if "int8" in precisions else None
     out = Path(args.out) if args.out else unique_run_dir("runs", "export", model_name)
     results = export(model, formats=formats, precisions=precisions, imgsz=imgsz, out_dir=out, class_names=names,
                      model_name=model_name, calib_images=calib, calib_n=args.calib_n, source_ckpt=src)

@@ -82,3 +82,19 @@ def test_train_then_eval_then_resume_cli(tiny_synth, tmp_path):
     # a second run gets a new directory, not an overwrite
     assert main(["train", "--epochs", "1", *common]) == 0
     assert (tmp_path / "train/pafnet_lite_mbv32/weights/last.pt").is_file()
+
+
+def test_diverged_training_is_one_line_not_a_traceback(tiny_synth, tmp_path, capsys, monkeypatch):
+    """A NaN streak ends `edgedet train` with exit 2 and the trainer's advice, not a traceback."""
+    import torch
+
+    from edgedet.models import pafnet
+
+    monkeypatch.setattr(pafnet.PAFNet, "loss", lambda self, outputs, targets: {
+        "loss_hm": outputs[0].sum() * float("nan"), "loss_box": torch.zeros(())})
+    rc = main(["train", "--data", str(tiny_synth), "--width", "0.25", "--imgsz", "96", "--batch", "4", "--epochs", "1",
+               "--device", "cpu", "--project", str(tmp_path), "--quiet", "--set", "train.nan_patience=2",
+               "--set", "data.workers=0"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "non-finite losses in a row" in err and "train.lr" in err
