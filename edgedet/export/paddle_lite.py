@@ -5,10 +5,11 @@
 
 * ``model.nb``: ``--valid_targets=arm``, the file to ship to a phone or ARM board (the ``model_file``).
 * ``model_x86.nb``: ``--valid_targets=x86`` for running on this host through ``MobileConfig``. Paddle-Lite's x86
-  target has no ``depthwise_conv2d_transpose`` kernel (PAFNet-lite's LiteUpsample uses one), so the x86 twin is
-  made from a copy of the program in which those ops are renamed ``conv2d_transpose`` (same inputs and
-  attributes, ``groups`` = channels; the generic kernel handles groups). The ARM file keeps the depthwise op,
-  whose ARM kernel is therefore not what the host parity check runs.
+  target has no ``depthwise_conv2d_transpose`` kernel, so the x86 twin is made from a copy of the program in which
+  such ops are renamed ``conv2d_transpose`` (same inputs and attributes, ``groups`` = channels; the generic kernel
+  handles groups). PAFNet-lite's neck no longer holds any: it computes its depthwise transposed convolutions as
+  depthwise phase convolutions (:class:`edgedet.models.layers.DepthwiseDeconv2x`), so the ARM and x86 files run
+  the same op types; ``extra.x86_op_renames.count`` records how many ops were renamed.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgedet.models.layers import DepthwiseDeconv2x
+
 if TYPE_CHECKING:
     from edgedet.export.api import ExportArtifact, ExportContext
 
@@ -89,8 +91,10 @@ def convert_fp16(fp32_path: Path, path: Path) -> Path:
 
 
 def fold_deconv_bn(module: nn.Module) -> nn.Module:
-    """Fold every ``BatchNorm2d`` that directly follows a ``ConvTranspose2d`` in an ``nn.Sequential`` into it
-    (in place; eval semantics). torchao's PT2E conv-BN fusion builds a wrong bias for grouped transposed convs.
+    """Fold every ``BatchNorm2d`` that directly follows a ``ConvTranspose2d`` (or its phase form
+    :class:`~edgedet.models.layers.DepthwiseDeconv2x`, kept as such) in an ``nn.Sequential`` into it (in place; eval
+    semantics). torchao's PT2E conv-BN fusion builds a wrong bias for grouped transposed convs, and finds no conv
+    directly before the BN of the phase form.
     """
     for child in module.children():
         fold_deconv_bn(child)
@@ -105,8 +109,11 @@ def fold_deconv_bn(module: nn.Module) -> nn.Module:
         w = conv.weight.detach().reshape(g, cin // g, cout // g, *conv.kernel_size)
         w = w * scale.reshape(g, 1, cout // g, 1, 1)
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(cout)
-        folded = nn.ConvTranspose2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.output_padding,
-                                    groups=g, bias=True, dilation=conv.dilation)
+        if isinstance(conv, DepthwiseDeconv2x):
+            folded = DepthwiseDeconv2x(cout, bias=True)
+        else:
+            folded = nn.ConvTranspose2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.output_padding,
+                                        groups=g, bias=True, dilation=conv.dilation)
         folded.weight.data.copy_(w.reshape_as(conv.weight))
         folded.bias.data.copy_((bias - bn.running_mean) * scale + bn.bias.detach())
         module[i], module[i + 1] = folded, nn.Identity()

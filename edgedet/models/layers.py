@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["ConvNormAct", "LiteConv", "ModulatedDeformConv2d", "conv3x3", "scaled_channels"]
+__all__ = ["ConvNormAct", "DepthwiseDeconv2x", "LiteConv", "ModulatedDeformConv2d", "conv3x3", "scaled_channels"]
 
 
 def scaled_channels(channels: int, width: float, minimum: int = 8) -> int:
@@ -30,6 +30,42 @@ class ConvNormAct(nn.Sequential):
             layers.append(act())
         super().__init__(*layers)
         self.out_channels = cout
+
+
+class DepthwiseDeconv2x(nn.ConvTranspose2d):
+    """Depthwise ``ConvTranspose2d(C, C, 4, stride=2, padding=1, groups=C)``, computed as four 2x2 phase convolutions.
+
+    Same parameters (``weight`` ``[C, 1, 4, 4]``, optional ``bias``) and the same function as the transposed
+    convolution, so checkpoints load either way. Output pixel ``(2i + a, 2j + b)`` only sees the kernel taps
+    ``w[3 - a - 2r, 3 - b - 2c]`` (r, c in {0, 1}) over input pixels ``(i - 1 + a + r, j - 1 + b + c)``: per phase
+    ``(a, b)`` one depthwise 2x2 convolution over a shifted crop of the input padded by 1, then the four phases
+    interleaved by stack + reshape. Why: converters lower a grouped transposed convolution badly (litert-torch
+    emits one TRANSPOSE_CONV per channel, 84 for PAFNet-lite's neck; Paddle-Lite's x86 target has no kernel for
+    it), while a depthwise convolution is a native op in every runtime. Exact to float rounding (tested).
+    """
+
+    PHASE_TAPS = ((3, 1), (2, 0))  # PHASE_TAPS[a][r] = 3 - a - 2r
+
+    def __init__(self, channels: int, bias: bool = False) -> None:
+        super().__init__(channels, channels, 4, 2, 1, groups=channels, bias=bias)
+
+    def phase_weight(self, a: int, b: int) -> Tensor:
+        """``[C, 1, 2, 2]`` depthwise kernel of output phase ``(a, b)``."""
+        rows, cols = self.PHASE_TAPS[a], self.PHASE_TAPS[b]
+        w = self.weight
+        return torch.stack([torch.stack([w[:, :, r, c] for c in cols], -1) for r in rows], -2)
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        if output_size is not None:
+            raise ValueError("DepthwiseDeconv2x always doubles the input size; output_size is not supported")
+        n, c, h, w = x.shape
+        padded = nn.functional.pad(x, (1, 1, 1, 1))
+        rows = []
+        for a in (0, 1):
+            phases = [nn.functional.conv2d(padded[:, :, a : a + h + 1, b : b + w + 1], self.phase_weight(a, b),
+                                           self.bias, groups=c) for b in (0, 1)]  # 2 x [N, C, H, W]
+            rows.append(torch.stack(phases, -1).reshape(n, c, h, 2 * w))
+        return torch.stack(rows, 3).reshape(n, c, 2 * h, 2 * w)
 
 
 class LiteConv(nn.Sequential):

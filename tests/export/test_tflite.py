@@ -19,6 +19,7 @@ import torch
 from edgedet.export.api import export
 from edgedet.export.metadata import read_metadata
 from edgedet.export.tflite import float_tail, fold_deconv_bn
+from edgedet.models.layers import DepthwiseDeconv2x
 from tests.export.topk_compare import assert_fp32_parity
 from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
 
@@ -108,9 +109,12 @@ def test_float_tail_is_everything_after_the_last_convs():
     assert "conv2d" not in tail and "relu" not in tail
 
 
-def test_fold_deconv_bn_is_exact():
+@pytest.mark.parametrize("deconv", [lambda: torch.nn.ConvTranspose2d(6, 6, 4, 2, 1, groups=6, bias=False),
+                                    lambda: DepthwiseDeconv2x(6)], ids=["conv_transpose", "phase_form"])
+def test_fold_deconv_bn_is_exact(deconv):
     torch.manual_seed(0)
-    seq = torch.nn.Sequential(torch.nn.ConvTranspose2d(6, 6, 4, 2, 1, groups=6, bias=False), torch.nn.BatchNorm2d(6))
+    seq = torch.nn.Sequential(deconv(), torch.nn.BatchNorm2d(6))
+    kind = type(seq[0])
     seq[1].running_mean.normal_()
     seq[1].running_var.uniform_(0.5, 2.0)
     seq[1].weight.data.normal_()
@@ -118,5 +122,5 @@ def test_fold_deconv_bn_is_exact():
     x = torch.randn(2, 6, 5, 7)
     ref = seq(x)
     folded = fold_deconv_bn(seq)
-    assert isinstance(folded[1], torch.nn.Identity)
+    assert isinstance(folded[1], torch.nn.Identity) and type(folded[0]) is kind  # the phase form stays a phase form
     torch.testing.assert_close(folded(x), ref, atol=1e-5, rtol=1e-5)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgedet.models.layers import ConvNormAct, LiteConv, conv3x3, scaled_channels
+from edgedet.models.layers import ConvNormAct, DepthwiseDeconv2x, LiteConv, conv3x3, scaled_channels
 
 __all__ = ["LiteUpsample", "TTFNeck", "Upsample", "ttf_lite_neck", "ttf_neck"]
 
@@ -29,13 +29,17 @@ class Upsample(nn.Module):
 
 
 class LiteUpsample(nn.Module):
-    """Sum of a deconv branch (1x1 -> depthwise ConvTranspose 4x4 s2 -> 1x1) and LiteConv -> bilinear x2."""
+    """Sum of a deconv branch (1x1 -> depthwise ConvTranspose 4x4 s2 -> 1x1) and LiteConv -> bilinear x2.
+
+    The depthwise transposed convolution is :class:`DepthwiseDeconv2x` (same weights, computed as phase
+    convolutions that every converter lowers to native depthwise convs).
+    """
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.deconv = nn.Sequential(
             ConvNormAct(cin, cout, 1, act=nn.ReLU6),
-            nn.ConvTranspose2d(cout, cout, 4, 2, 1, groups=cout, bias=False),
+            DepthwiseDeconv2x(cout),
             nn.BatchNorm2d(cout),
             nn.ReLU6(),
             ConvNormAct(cout, cout, 1, act=nn.ReLU6),

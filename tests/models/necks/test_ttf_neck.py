@@ -1,6 +1,8 @@
+import pytest
 import torch
+import torch.nn.functional as F
 
-from edgedet.models.layers import LiteConv
+from edgedet.models.layers import DepthwiseDeconv2x, LiteConv
 from edgedet.models.necks.ttf import LiteUpsample, ttf_lite_neck, ttf_neck
 
 torch.set_num_threads(1)
@@ -35,3 +37,31 @@ def test_lite_upsample_doubles_resolution():
     up = LiteUpsample(8, 4).eval()
     with torch.no_grad():
         assert up(torch.randn(2, 8, 5, 7)).shape == (2, 4, 10, 14)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 5, 7), (1, 3, 1, 1), (1, 4, 8, 8)])
+def test_depthwise_deconv_phases_equal_conv_transpose(shape):
+    """The phase form computes the transposed convolution it replaces, values and gradients (odd and 1x1 inputs too)."""
+    torch.manual_seed(0)
+    m = DepthwiseDeconv2x(shape[1], bias=True)
+    m.bias.data.normal_()
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    m = m.double()
+    y = m(x)
+    ref = F.conv_transpose2d(x, m.weight, m.bias, stride=2, padding=1, groups=shape[1])
+    assert y.shape == ref.shape == (shape[0], shape[1], 2 * shape[2], 2 * shape[3])
+    torch.testing.assert_close(y, ref, atol=1e-12, rtol=1e-12)
+    g = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, m.weight, m.bias), g)
+    want = torch.autograd.grad(ref, (x, m.weight, m.bias), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+
+
+def test_depthwise_deconv_loads_conv_transpose_weights():
+    """Same parameter names and shapes as nn.ConvTranspose2d: checkpoints written before the phase form load."""
+    old = torch.nn.ConvTranspose2d(8, 8, 4, 2, 1, groups=8, bias=False)
+    new = DepthwiseDeconv2x(8)
+    new.load_state_dict(old.state_dict())
+    x = torch.randn(1, 8, 6, 6)
+    torch.testing.assert_close(new(x), old(x), atol=1e-6, rtol=1e-5)
