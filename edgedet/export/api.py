@@ -139,8 +139,12 @@ FORMAT_EXPORTERS: dict[str, Callable[[ExportContext], ExportArtifact]] = {
 }
 
 
-def check_pairs(formats: Sequence[str], precisions: Sequence[str]) -> list[tuple[str, str]]:
-    """Validate the requested format x precision pairs; ``ValueError`` lists the supported ones."""
+def check_pairs(formats: Sequence[str], precisions: Sequence[str], model: Detector | None = None,
+                ) -> list[tuple[str, str]]:
+    """Validate the requested format x precision pairs; ``ValueError`` lists the supported ones.
+
+    With ``model``, also against :meth:`Detector.export_precisions` (a two-stage detector exports to fewer pairs).
+    """
     supported = ", ".join(f"{f}: {'/'.join(p)}" for f, p in SUPPORTED_PRECISIONS.items())
     if not formats or not precisions:
         raise ValueError(f"give at least one format and one precision (supported: {supported})")
@@ -152,6 +156,13 @@ def check_pairs(formats: Sequence[str], precisions: Sequence[str]) -> list[tuple
             if prec not in SUPPORTED_PRECISIONS[fmt]:
                 raise ValueError(f"{fmt} does not support precision '{prec}'; supported: {supported}")
             pairs.append((fmt, prec))
+    narrower = model.export_precisions() if model is not None else None
+    if narrower is not None:
+        for fmt, prec in pairs:
+            if prec not in narrower.get(fmt, ()):
+                allowed = ", ".join(f"{f}: {'/'.join(p)}" for f, p in narrower.items() if p)
+                raise ValueError(f"{type(model).__name__} models cannot be exported as {fmt} {prec}; "
+                                 f"supported for this model: {allowed}")
     return pairs
 
 
@@ -202,7 +213,8 @@ def export(
     """Export ``model`` to every requested format x precision under ``out_dir/<fmt>_<precision>/``.
 
     Args:
-        model: a detector; exported in eval mode on the CPU (its ``export_graph()`` is traced).
+        model: a detector; exported in eval mode on the CPU (its ``export_graph()`` is traced). Left in eval mode
+            on the CPU, with ``model.imgsz`` (where it has one) set to ``imgsz``.
         formats: subset of ``SUPPORTED_PRECISIONS`` keys; precisions: ``fp32``/``fp16``/``int8``.
         imgsz: square input side (static shapes).
         class_names: one per class, ``len == model.num_classes``.
@@ -216,12 +228,14 @@ def export(
     Returns:
         One :class:`ExportResult` per pair, in ``formats`` x ``precisions`` order.
     """
-    pairs = check_pairs(formats, precisions)
+    pairs = check_pairs(formats, precisions, model)
     if len(class_names) != model.num_classes:
         raise ValueError(f"{len(class_names)} class_names for a model with num_classes = {model.num_classes}")
     if imgsz % 32 != 0:
         raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
     model = model.eval().cpu()
+    if hasattr(model, "imgsz"):
+        model.imgsz = imgsz  # decode specs (anchor grids, proposal counts) describe the exported input size
     graph = model.export_graph().eval()
     calib, calib_summary = None, None
     if any(p == "int8" for _, p in pairs):

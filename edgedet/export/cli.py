@@ -50,6 +50,7 @@ def run_export(args: argparse.Namespace) -> int:
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     check_pairs(formats, precisions)  # fail before any slow work
     model, names, model_name, imgsz, src = load_for_export(args)
+    check_pairs(formats, precisions, model)  # some models export to fewer pairs (two-stage: no tflite int8)
     calib = _calibration_files(args.calib) if "int8" in precisions else None
     out = Path(args.out) if args.out else unique_run_dir("runs", "export", model_name)
     results = export(model, formats=formats, precisions=precisions, imgsz=imgsz, out_dir=out, class_names=names,

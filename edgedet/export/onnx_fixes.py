@@ -7,7 +7,8 @@
 2. ``MaxPool``: the ``dilations`` attribute is dropped (x2paddle rejects it; only all-ones is accepted);
 3. ``Resize``: ``coordinate_transformation_mode`` ``half_pixel`` -> ``pytorch_half_pixel`` (the same for every
    output length > 1, which static shapes let us check), and the ``scales`` input -> a constant ``sizes``
-   input, with roi/scales as named empty tensors (x2paddle drops empty input names and then indexes past them);
+   input, with roi/scales as named empty tensors (x2paddle drops empty input names and then indexes past them;
+   a Resize traced with constant sizes, e.g. the FPN's top-down path, gets the same named empty inputs);
 4. ``Pad`` (constant mode, 4-D) -> ``Concat`` with constant blocks: x2paddle maps ONNX's 8-value pads to a
    ``pad`` op whose oneDNN kernel segfaults, and loses the pad value (an input since opset 11);
 5. integer index maths is refused: a ``Div`` / ``Mod`` / ``Floor`` on integer tensors (truncation vs floor
@@ -80,13 +81,13 @@ def _fix_resize(model: Any, node: Any, shapes: dict, consts: dict) -> None:
                 raise ValueError(f"Resize '{node.name}' to a length-1 axis: half_pixel != pytorch_half_pixel there")
             a.s = b"pytorch_half_pixel"
     if len(node.input) >= 4 and node.input[3] in consts:
-        return
-    if len(node.input) < 3 or node.input[2] not in consts:
+        sizes = [int(d) for d in consts[node.input[3]]]
+    elif len(node.input) >= 3 and node.input[2] in consts:
+        sizes = [int(np.floor(d * s)) for d, s in zip(in_shape, consts[node.input[2]])]
+    else:
         raise ValueError(f"Resize '{node.name}' has neither constant scales nor sizes")
-    scales = consts[node.input[2]]
-    sizes = [int(np.floor(d * s)) for d, s in zip(in_shape, scales)]
     if sizes != list(out_shape):
-        raise ValueError(f"Resize '{node.name}': sizes {sizes} from scales disagree with the inferred {out_shape}")
+        raise ValueError(f"Resize '{node.name}': sizes {sizes} disagree with the inferred {out_shape}")
     empty, sizes_name = f"{node.name}_empty", f"{node.name}_sizes"
     model.graph.initializer.append(onnx.numpy_helper.from_array(np.zeros(0, np.float32), empty))
     model.graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(sizes, np.int64), sizes_name))

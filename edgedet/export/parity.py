@@ -15,7 +15,8 @@ input) and boxes/labels as a set: each PyTorch entry pairs with a runtime entry 
 is within 1e-4, closest box first, so near-tied scores that swap places do not count as differences; entries
 within 1e-4 of the K-th score may legitimately be replaced by another tie and are skipped (counted in
 ``topk_boundary_entries_skipped``); any other unpaired entry fails. fp16/int8 pair within 0.1 and report
-unpaired entries in ``topk_unpaired_entries`` instead of failing.
+unpaired entries in ``topk_unpaired_entries`` instead of failing. The outputs in :data:`INPUT_SIDE_UNITS` are
+compared (and reported) in units of the input side instead of pixels.
 Detections: the runtime's decoder is applied to both raw outputs at ``score_thr``; they match when every
 detection pairs one-to-one (same label, IoU >= 0.9, |score diff| <= 1e-3). fp32 must pass both; fp16 and
 int8 report the same figures but only fail when outputs are missing, mis-shaped or not finite.
@@ -43,6 +44,9 @@ from edgedet.runtime.nms import box_iou_xyxy
 TOLERANCE = {"abs": 1e-4, "rel": 1e-4}
 DET_IOU, DET_SCORE_DIFF = 0.9, 1e-3
 PAIR_SCORE_TOL, REPORT_PAIR_TOL = 1e-4, 0.1
+# Two-stage proposals are decoded from anchors of up to 512 px: float noise of ~1e-6 of the anchor size is a few
+# 1e-4 px, so they are compared in units of the input side (pixel diff / imgsz).
+INPUT_SIDE_UNITS = {"two_stage": ("proposals",)}
 
 
 def synthetic_images_bgr(n: int, imgsz: int, seed: int = 0) -> list[np.ndarray]:
@@ -222,7 +226,9 @@ def check_parity(
             out = graph(torch.from_numpy(x))
         t_out = [o.numpy().astype(np.float32) for o in ((out,) if isinstance(out, torch.Tensor) else out)]
         r_out = predictor.run(x)
-        tally.add_raw(t_out, r_out, topk=spec["type"] == "topk_boxes")
+        unit = [1.0 / predictor.imgsz if n in INPUT_SIDE_UNITS.get(spec["type"], ()) else 1.0 for n in tally.names]
+        tally.add_raw([o * u for o, u in zip(t_out, unit)], [o * u for o, u in zip(r_out, unit)],
+                      topk=spec["type"] == "topk_boxes")
         tally.add_detections(_match_detections(decode_outputs(t_out, spec, score_thr, predictor.imgsz)[0],
                                                decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0],
                                                DET_IOU if fp32 else 0.5))

@@ -217,7 +217,8 @@ def libra_faster_rcnn_r50_fpn(num_classes: int, *, width: float = 1.0, imgsz: in
                               frozen_stages: int = 1) -> TwoStageDetector:
     """Libra Faster R-CNN: ResNet-50 + FPN P2-P6 + BFP (refine level 2), RPN (3 anchors, 0.7/0.3, 256 samples),
     RoIAlign 7x7 + 2fc head, IoU-balanced sampling (512 RoIs, 25% positive, instance-balanced positives),
-    balanced L1 box loss. Not exportable (see :class:`TwoStageDetector`)."""
+    balanced L1 box loss. Exports through :class:`~edgedet.models.two_stage.TwoStageExportGraph` (not to tflite
+    int8)."""
     return _libra_faster_rcnn(50, num_classes, width, imgsz, frozen_stages)
 
 

@@ -42,6 +42,11 @@ class Detector(nn.Module):
         """The module that export traces. Default: ``self`` (raw outputs; the runtime decodes)."""
         return self
 
+    def export_precisions(self) -> dict[str, tuple[str, ...]] | None:
+        """Format -> precisions this model can be exported to, where narrower than what the formats support
+        (``edgedet.export.api.SUPPORTED_PRECISIONS``); None = no narrower."""
+        return None
+
     def decode_spec(self) -> dict[str, Any]:
         """How ``edgedet.runtime`` turns the exported outputs into detections (written to ``edgedet.json``)."""
         raise NotImplementedError

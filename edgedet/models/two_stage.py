@@ -3,6 +3,13 @@
 ``forward(images)`` returns ``(rpn_objectness [B, P, 1], rpn_deltas [B, P, 4], p2, p3, p4, p5)``: the RPN's raw
 outputs and the pyramid maps the RoI head pools from. Proposals, sampling and the second stage run in
 ``loss`` / ``postprocess``.
+
+Export (:class:`TwoStageExportGraph`, decode type ``"two_stage"`` in :mod:`edgedet.runtime.decode`): the graph
+stops before the first data-dependent step, the RPN's NMS. It takes per level the ``min(rpn_nms_pre_test, n_l)``
+best anchors by objectness (what ``postprocess`` takes before its NMS), decodes them and runs the RoI box head
+on *all* of them, pooling with :class:`StaticMultiScaleRoIAlign`. The head treats each RoI on its own, so the
+runtime selecting the NMS survivors' rows afterwards gives ``postprocess``'s detections; the price is the head
+running on ``N = sum(k_l)`` RoIs instead of at most ``rpn_max_test`` (3,375 vs <= 1,000 at 320 px).
 """
 
 from __future__ import annotations
@@ -22,11 +29,12 @@ from edgedet.losses.smooth_l1 import smooth_l1_loss
 from edgedet.models.base import Detections, Detector, Targets
 from edgedet.models.dense import flatten_levels
 from edgedet.models.heads.roi_box import RoIBoxHead
-from edgedet.models.heads.rpn import RPNHead, generate_proposals
+from edgedet.models.heads.rpn import MIN_PROPOSAL_SIZE, RPNHead, generate_proposals, select_level_topk
+from edgedet.models.heads.static_roi_align import StaticMultiScaleRoIAlign
 from edgedet.structures.coders import DeltaXYWHCoder
 from edgedet.structures.priors import AnchorGenerator
 
-__all__ = ["TwoStageConfig", "TwoStageDetector"]
+__all__ = ["TwoStageConfig", "TwoStageDetector", "TwoStageExportGraph"]
 
 
 @dataclass
@@ -69,18 +77,24 @@ class TwoStageDetector(Detector):
         cls, reg = self.rpn(feats)
         return (flatten_levels(cls, 1), flatten_levels(reg, 4), *feats[:4])
 
-    def _priors(self, outputs: tuple[Tensor, ...]) -> tuple[Tensor, list[int], tuple[int, int]]:
-        p2 = outputs[2]
-        h, w = p2.shape[-2:]
+    @staticmethod
+    def _level_sizes(h: int, w: int) -> list[tuple[int, int]]:
+        """Sizes of the 5 pyramid levels from P2's ``(h, w)`` (each next level: ceil of half)."""
         sizes = [(h, w)]
         for _ in range(4):
             sizes.append((-(-sizes[-1][0] // 2), -(-sizes[-1][1] // 2)))
+        return sizes
+
+    def _priors(self, p2: Tensor) -> tuple[Tensor, list[int], tuple[int, int]]:
+        """RPN anchors Float[P, 4], anchors per level and the input (h, w), from the P2 map."""
+        h, w = (int(v) for v in p2.shape[-2:])
+        sizes = self._level_sizes(h, w)
         image_size = (h * self.rpn_priors.strides[0], w * self.rpn_priors.strides[0])
         pri = torch.cat(self.rpn_priors.grid_priors(sizes, p2.device))
         return pri, self.rpn_priors.num_level_priors(sizes), image_size
 
     def _proposals(self, outputs: tuple[Tensor, ...], training: bool) -> list[Tensor]:
-        priors, nlp, image_size = self._priors(outputs)
+        priors, nlp, image_size = self._priors(outputs[2])
         nms_pre = self.cfg.rpn_nms_pre_train if training else self.cfg.rpn_nms_pre_test
         max_num = self.cfg.rpn_max_train if training else self.cfg.rpn_max_test
         return [generate_proposals(outputs[0][b, :, 0].detach(), outputs[1][b].detach(), priors, nlp, self.rpn_coder,
@@ -88,7 +102,7 @@ class TwoStageDetector(Detector):
                 for b in range(outputs[0].shape[0])]
 
     def _rpn_loss(self, outputs: tuple[Tensor, ...], targets: Targets) -> dict[str, Tensor]:
-        priors, _, _ = self._priors(outputs)
+        priors, _, _ = self._priors(outputs[2])
         logits, targets_, weights, d_pred, d_tgt = [], [], [], [], []
         for b, t in enumerate(targets):
             res = self.rpn_assigner.assign(priors, t["boxes"].to(priors), t["labels"].to(priors.device))
@@ -130,7 +144,7 @@ class TwoStageDetector(Detector):
             raise ValueError(f"{len(targets)} targets for a batch of {outputs[0].shape[0]} images")
         out = self._rpn_loss(outputs, targets)
         rois, labels, deltas, pos = self._rcnn_targets(self._proposals(outputs, True), targets)
-        _, _, image_size = self._priors(outputs)
+        image_size = self._priors(outputs[2])[2]
         cls, reg = self.roi_head(outputs[2:], rois, image_size)
         n = global_normalizer(torch.tensor(float(labels.numel()), device=cls.device))
         out["loss_cls"] = F.cross_entropy(cls, labels, reduction="sum") / n
@@ -146,7 +160,7 @@ class TwoStageDetector(Detector):
     def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:
         thr = self.cfg.score_thr if score_thr is None else score_thr
         proposals = self._proposals(outputs, False)
-        _, _, image_size = self._priors(outputs)
+        image_size = self._priors(outputs[2])[2]
         cls, reg = self.roi_head(outputs[2:], proposals, image_size)
         scores = cls.softmax(-1)[:, : self.num_classes]
         dets, start = [], 0
@@ -162,9 +176,57 @@ class TwoStageDetector(Detector):
         return dets
 
     def export_graph(self) -> nn.Module:
-        raise NotImplementedError("two-stage detectors are not exportable yet (proposal + RoI stages run in "
-                                  "postprocess); use them as teachers or server-side models")
+        """:class:`TwoStageExportGraph` on this model's weights."""
+        return TwoStageExportGraph(self).train(self.training)
+
+    def export_precisions(self) -> dict[str, tuple[str, ...]]:
+        """Format -> precisions this model exports to (narrower than the formats' own: see the README)."""
+        return dict(EXPORT_PRECISIONS)
 
     def decode_spec(self) -> dict[str, Any]:
-        return {"type": "two_stage", "exportable": False, "num_classes": self.num_classes,
-                "score_thr": self.cfg.score_thr, "nms_iou": self.cfg.nms_iou, "max_det": self.cfg.max_det}
+        """The ``"two_stage"`` decode (:mod:`edgedet.runtime.decode`) of the export graph at ``imgsz``."""
+        sizes = self._level_sizes(-(-self.imgsz // self.rpn_priors.strides[0]),
+                                  -(-self.imgsz // self.rpn_priors.strides[0]))
+        counts = [min(self.cfg.rpn_nms_pre_test, n) for n in self.rpn_priors.num_level_priors(sizes)]
+        coder = self.rcnn_coder
+        return {"type": "two_stage", "outputs": list(TwoStageExportGraph.OUTPUTS), "num_classes": self.num_classes,
+                "level_counts": counts, "rpn_min_size": MIN_PROPOSAL_SIZE,
+                "rpn_nms_iou": self.cfg.rpn_nms_iou, "rpn_max_test": self.cfg.rpn_max_test,
+                "means": list(coder.means), "stds": list(coder.stds), "wh_clamp": coder.wh_clamp,
+                "background": "last", "score": "softmax(cls_logits)[:num_classes]", "score_thr": self.cfg.score_thr,
+                "nms_iou": self.cfg.nms_iou, "nms": "per class", "max_det": self.cfg.max_det, "clip_to_input": True}
+
+
+EXPORT_PRECISIONS: dict[str, tuple[str, ...]] = {
+    "onnx": ("fp32", "fp16", "int8"),
+    "tflite": ("fp32", "fp16"),
+    "paddle": ("fp32",),
+    "paddle-lite": ("fp32",),
+}
+
+
+class TwoStageExportGraph(nn.Module):
+    """Static-shape export graph of a :class:`TwoStageDetector` (shared weights; module docstring).
+
+    ``images`` Float[B, 3, S, S] -> ``proposals`` [B, N, 4] (xyxy input px, clipped), ``objectness`` [B, N]
+    (RPN logits), ``cls_logits`` [B, N, C+1] (background last), ``box_deltas`` [B, N, 4C] (the R-CNN coder's),
+    rows level by level (``k_l = min(rpn_nms_pre_test, anchors on level l)``), in anchor order within a level.
+    """
+
+    OUTPUTS = ("proposals", "objectness", "cls_logits", "box_deltas")
+
+    def __init__(self, model: TwoStageDetector) -> None:
+        super().__init__()
+        self.model = model
+        self.pool = StaticMultiScaleRoIAlign(model.roi_head.roi_size, model.roi_head.sampling_ratio)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        m = self.model
+        feats = m.neck(m.backbone(images))
+        obj, reg = m.rpn(feats)
+        priors, nlp, image_size = m._priors(feats[0])
+        boxes, logits, _ = select_level_topk(flatten_levels(obj, 1)[..., 0], flatten_levels(reg, 4), priors, nlp,
+                                             m.rpn_coder, image_size, m.cfg.rpn_nms_pre_test)
+        cls, deltas = m.roi_head.classify(self.pool(feats[:4], boxes, image_size))
+        b, n = logits.shape
+        return boxes, logits, cls.reshape(b, n, -1), deltas.reshape(b, n, -1)

@@ -34,6 +34,23 @@ Decode specs:
   ``LTRBDistanceCoder.decode`` (distances from the anchor centre times ``normalizer``, negatives clamped to 0).
   Per level: scores > ``score_thr``, then the ``nms_pre`` best (anchor, class) pairs; then class-wise NMS at
   ``nms_iou`` (suppress IoU > thr), the ``max_det`` best, boxes clipped to the input when ``clip_to_input``.
+
+``"two_stage"`` (Faster R-CNN, ``edgedet.models.two_stage``: the graph stops before the RPN's NMS)::
+
+    {"type": "two_stage", "num_classes": C,
+     "outputs": ["proposals", "objectness", "cls_logits", "box_deltas"],
+     "level_counts": [k_0, ..., k_4],               # proposal rows per RPN level, N = sum
+     "rpn_min_size": 0.001, "rpn_nms_iou": 0.7, "rpn_max_test": 1000,
+     "means": [0, 0, 0, 0], "stds": [0.1, 0.1, 0.2, 0.2], "wh_clamp": 4.135,   # the R-CNN box coder
+     "background": "last", "score_thr": 0.05, "nms_iou": 0.5, "max_det": 100, "clip_to_input": true}
+    outputs: proposals [B, N, 4] xyxy input px, objectness [B, N] (RPN logits), cls_logits [B, N, C+1],
+             box_deltas [B, N, 4C], in this order; rows level by level.
+
+  Stage 1 (the RPN's post-processing): drop proposals narrower or lower than ``rpn_min_size``, NMS per level
+  at ``rpn_nms_iou`` over ``sigmoid(objectness)``, keep the ``rpn_max_test`` best overall. Stage 2 on those
+  rows: softmax over the C + 1 logits (background last, dropped), per-class boxes decoded from the proposal
+  with ``DeltaXYWHCoder`` (``means``, ``stds``, ``wh_clamp``) and clipped to the input, scores >
+  ``score_thr``, class-wise NMS at ``nms_iou``, the ``max_det`` best.
 """
 
 from __future__ import annotations
@@ -171,10 +188,62 @@ def decode_anchors(
                                  score_thr, imgsz) for b in range(cls.shape[0])]
 
 
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis."""
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _rpn_survivors(proposals: np.ndarray, objectness: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+    """Rows of one image's proposals ``[N, 4]`` kept by the RPN: size filter, NMS per level, the best
+    ``rpn_max_test`` (descending score)."""
+    counts = [int(c) for c in spec["level_counts"]]
+    levels = np.repeat(np.arange(len(counts)), counts)
+    min_size = float(spec.get("rpn_min_size", 1e-3))
+    wh = proposals[:, 2:] - proposals[:, :2]
+    rows = np.nonzero((wh[:, 0] >= min_size) & (wh[:, 1] >= min_size))[0]
+    keep = batched_nms_xyxy(proposals[rows], sigmoid(objectness[rows]), levels[rows], float(spec["rpn_nms_iou"]),
+                            int(spec["rpn_max_test"]))
+    return rows[keep]
+
+
+def decode_two_stage(
+    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+) -> list[ImageDetections]:
+    """``"two_stage"``: the RPN's NMS picks the rows, then the R-CNN scores, boxes and class-wise NMS."""
+    for key in ("num_classes", "level_counts", "rpn_nms_iou", "rpn_max_test"):
+        if key not in spec:
+            raise ValueError(f"decode spec 'two_stage' needs '{key}' (see edgedet.runtime.decode)")
+    if len(outputs) < 4:
+        raise ValueError(f"two_stage decode needs outputs (proposals, objectness, cls_logits, box_deltas), "
+                         f"got {len(outputs)} outputs")
+    props, obj, cls, reg = (np.asarray(o, np.float32) for o in outputs[:4])
+    c, n = int(spec["num_classes"]), int(sum(spec["level_counts"]))
+    want = {"proposals": (props, (n, 4)), "objectness": (obj, (n,)), "cls_logits": (cls, (n, c + 1)),
+            "box_deltas": (reg, (n, 4 * c))}
+    for name, (out, shape) in want.items():
+        if out.ndim != len(shape) + 1 or out.shape[1:] != shape or out.shape[0] != props.shape[0]:
+            raise ValueError(f"{name} output must be [B, {', '.join(map(str, shape))}] for level_counts "
+                             f"{spec['level_counts']}, got {out.shape}")
+    results = []
+    for b in range(props.shape[0]):
+        rows = _rpn_survivors(props[b], obj[b], spec)
+        scores = softmax(cls[b, rows])[:, :c]  # [K, C]
+        boxes = decode_deltas_xyxy(np.repeat(props[b, rows], c, axis=0), reg[b, rows].reshape(-1, 4), spec)
+        if spec.get("clip_to_input", True) and imgsz is not None:
+            boxes = boxes.clip(0, imgsz)
+        r, labels = np.nonzero(scores > score_thr)
+        boxes, kept = boxes.reshape(-1, c, 4)[r, labels], scores[r, labels]
+        keep = batched_nms_xyxy(boxes, kept, labels, float(spec.get("nms_iou", 0.5)), int(spec.get("max_det", 100)))
+        results.append((boxes[keep].astype(np.float32), kept[keep].astype(np.float32), labels[keep].astype(np.int64)))
+    return results
+
+
 DECODERS: dict[str, Callable[[list[np.ndarray], dict[str, Any], float, int | None], list[ImageDetections]]] = {
     "topk_boxes": decode_topk_boxes,
     "anchor_deltas": decode_anchors,
     "anchor_ltrb": decode_anchors,
+    "two_stage": decode_two_stage,
 }
 
 

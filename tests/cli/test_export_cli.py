@@ -56,6 +56,15 @@ def test_unsupported_pair_fails_before_work(capsys):
     assert "paddle" in capsys.readouterr().err
 
 
+def test_pair_the_model_cannot_export_fails_before_work(capsys, tmp_path):
+    out = tmp_path / "never"
+    assert main(["export", "--model", "libra_faster_rcnn_r18_fpn", "--num-classes", "2", "--format", "tflite",
+                 "--precision", "int8", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be exported as tflite int8" in err and "tflite: fp32/fp16, paddle: fp32" in err
+    assert not out.exists()
+
+
 def test_export_needs_weights_or_model(capsys):
     assert main(["export"]) == 2
     assert "--model" in capsys.readouterr().err

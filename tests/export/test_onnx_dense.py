@@ -72,3 +72,18 @@ def test_int8_keeps_the_head_outputs_float(exported):
     assert len(quantized) > 20
     d = res["int8"].parity["detections"]
     assert res["int8"].parity["passed"] and d["matched"] >= 0.5 * d["torch"] > 0
+
+
+def test_export_size_other_than_the_training_size(tiny_synth, tmp_path):
+    """`edgedet export --imgsz` may differ from the size a model was trained at: the decode spec (anchor grid)
+    follows the export size, so parity holds and the priors match the exported outputs."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="atss_r18_fpn", num_classes=3, width=0.25, imgsz=2 * IMGSZ)).eval()
+    with torch.no_grad():
+        model.head.cls_out.bias.fill_(-1.5)
+    (res,) = export(model, formats=["onnx"], precisions=["fp32"], imgsz=IMGSZ, out_dir=tmp_path,
+                    class_names=CLASS_NAMES, model_name="atss_r18_fpn",
+                    parity_images=image_files(tiny_synth / "images" / "val", 1))
+    sizes = res.metadata["decode"]["priors"]["feat_sizes"]
+    assert sizes[0] == [IMGSZ // 8, IMGSZ // 8] and model.imgsz == IMGSZ
+    assert res.parity["passed"], res.parity

@@ -156,3 +156,47 @@ def test_anchor_spec_errors():
         decode_outputs([np.zeros((1, 12, 2), np.float32)] + [np.zeros((1, 16, 4), np.float32)] * 2, spec, 0.5)
     with pytest.raises(ValueError, match="needs 'priors'"):
         decode_outputs([], {"type": "anchor_ltrb", "num_classes": 2}, 0.5)
+
+
+def _two_stage_spec(**kw):
+    spec = {"type": "two_stage", "num_classes": 2, "level_counts": [3, 1], "rpn_min_size": 1e-3, "rpn_nms_iou": 0.7,
+            "rpn_max_test": 2, "means": [0, 0, 0, 0], "stds": [0.1, 0.1, 0.2, 0.2], "wh_clamp": 4.135,
+            "nms_iou": 0.5, "max_det": 100, "clip_to_input": True}
+    return {**spec, **kw}
+
+
+def test_two_stage_rpn_nms_per_level_then_rcnn_scores():
+    # level 0: A, B (IoU(A, B) = 10/11 > 0.7: B suppressed), a 0.0005 px wide sliver (dropped by size);
+    # level 1: C overlaps A as much but lives on another level. rpn_max_test = 2 keeps A and C.
+    props = np.array([[[0, 0, 10, 10], [0, 0, 10, 11], [20, 20, 20.0005, 30], [0, 0, 10, 10.5]]], np.float32)
+    obj = np.array([[2.0, 1.0, 9.0, 0.0]], np.float32)
+    cls = np.array([[[2.0, 0, 0], [0, 9, 0], [9, 0, 0], [0, 3, 0]]], np.float32)  # rows B and the sliver: never used
+    deltas = np.zeros((1, 4, 8), np.float32)
+    deltas[0, 0, :4] = [1.0, 0, 0, 0]  # A, class 0: dx = 1 * 0.1 * width -> shifted 1 px right
+    boxes, scores, labels = decode_outputs([props, obj, cls, deltas], _two_stage_spec(), 0.1, imgsz=64)[0]
+    e2, e3 = np.exp(2.0), np.exp(3.0)
+    # C as class 0 (1 / (e3 + 2)) and A as class 1 fall to the class-wise NMS: IoU 90 / 115 > 0.5 with the winners
+    np.testing.assert_allclose(scores, [e3 / (e3 + 2), e2 / (e2 + 2)], rtol=1e-6)
+    np.testing.assert_array_equal(labels, [1, 0])
+    np.testing.assert_allclose(boxes, [[0, 0, 10, 10.5], [1, 0, 11, 10]], atol=1e-5)
+    boxes, scores, labels = decode_outputs([props, obj, cls, deltas], _two_stage_spec(nms_iou=0.8), 0.01, 64)[0]
+    # at 0.8, C as class 0 survives (IoU 0.78 with A) while A as class 1 still does not (IoU 100 / 105 with C)
+    np.testing.assert_allclose(scores, [e3 / (e3 + 2), e2 / (e2 + 2), 1 / (e3 + 2)], rtol=1e-6)
+    np.testing.assert_array_equal(labels, [1, 0, 0])
+    # one proposal per image after the RPN; boxes clipped to the input; a score threshold
+    boxes, scores, labels = decode_outputs([props, obj, cls, deltas], _two_stage_spec(rpn_max_test=1), 0.5, 5)[0]
+    np.testing.assert_allclose(boxes, [[1, 0, 5, 5]], atol=1e-6)
+    np.testing.assert_allclose(scores, [e2 / (e2 + 2)], rtol=1e-6)
+
+
+def test_two_stage_spec_and_output_errors():
+    props, obj = np.zeros((1, 4, 4), np.float32), np.zeros((1, 4), np.float32)
+    cls, deltas = np.zeros((1, 4, 3), np.float32), np.zeros((1, 4, 8), np.float32)
+    with pytest.raises(ValueError, match="needs 'level_counts'"):
+        decode_outputs([props, obj, cls, deltas], {"type": "two_stage", "num_classes": 2}, 0.5)
+    with pytest.raises(ValueError, match=r"needs outputs \(proposals, objectness, cls_logits, box_deltas\)"):
+        decode_outputs([props, obj], _two_stage_spec(), 0.5)
+    with pytest.raises(ValueError, match=r"cls_logits output must be \[B, 4, 3\] for level_counts \[3, 1\]"):
+        decode_outputs([props, obj, cls[:, :, :2], deltas], _two_stage_spec(), 0.5)
+    with pytest.raises(ValueError, match=r"proposals output must be \[B, 5, 4\]"):
+        decode_outputs([props, obj, cls, deltas], _two_stage_spec(level_counts=[3, 2]), 0.5)

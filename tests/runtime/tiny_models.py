@@ -47,3 +47,32 @@ def scores_spread(model: torch.nn.Module, images: list[Path], imgsz: int = IMGSZ
     x = torch.from_numpy(load_calibration_images(images, len(images), imgsz))
     with torch.no_grad():
         return float(np.std(model(x)[0].sigmoid().numpy()))
+
+
+def tiny_faster_rcnn(images: list[Path], *, imgsz: int = 128, seed: int = 0) -> torch.nn.Module:
+    """``libra_faster_rcnn_r18_fpn`` (3 classes, width 0.25) that detects something, without a training run.
+
+    BN statistics from ``images``; the RPN objectness and the R-CNN classifier spread so that proposals and
+    class scores vary (fresh heads score every anchor 0.5 and every class 1 / (C + 1)); 300 proposals per level
+    before the RPN's NMS (P2 and P3 have more anchors, so the top-k selects) and 200 after it (so the cut
+    matters).
+    """
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(name="libra_faster_rcnn_r18_fpn", num_classes=len(CLASS_NAMES), width=0.25,
+                                    imgsz=imgsz))
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    x = torch.from_numpy(load_calibration_images(images, len(images), imgsz))
+    model.train()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model(x)
+        model.rpn.cls_out.weight.normal_(0.0, 0.3, generator=gen)
+        model.rpn.reg_out.weight.normal_(0.0, 0.05, generator=gen)
+        model.roi_head.cls_out.weight.normal_(0.0, 0.1, generator=gen)
+        model.roi_head.cls_out.bias.copy_(torch.tensor([0.0] * len(CLASS_NAMES) + [0.5]))
+        model.roi_head.reg_out.weight.normal_(0.0, 0.02, generator=gen)
+    model.cfg.rpn_nms_pre_test, model.cfg.rpn_max_test = 300, 200
+    return model.eval()
