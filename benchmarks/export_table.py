@@ -29,6 +29,13 @@ network at all, proving nothing is downloaded::
     m.export(format='onnx', imgsz=320, batch=1, opset=17, simplify=False, device='cpu')  # no onnxslim
     m.export(format='litert', imgsz=320, batch=1, device='cpu')  # litert-torch, no TensorFlow"
 
+Lighter alternative (used for the table of the trained checkpoint): ultralytics alone into its own directory,
+run by edgedet's interpreter, which already has torch, onnx and litert-torch; edgedet's venv is not modified::
+
+    .venv/bin/pip install --target /tmp/ulpkgs --no-deps ultralytics==8.4.190 psutil polars ultralytics-thop
+    cd /tmp/yolo11n && YOLO_OFFLINE=1 YOLO_CONFIG_DIR=/tmp/yolo11n/cfg PYTHONPATH=/tmp/ulpkgs unshare -n \
+        /path/to/edgedet/.venv/bin/python -c "...the same three lines..."
+
 This writes /tmp/yolo11n/yolo11n.onnx and yolo11n.tflite (raw head ``[1, 84, 2100]``: boxes decoded, no NMS).
 They are timed here in edgedet's venv, onnxruntime / LiteRT with the same thread settings as edgedet.runtime,
 against PAFNet-lite fp32 re-exported at the YOLO file's input size (a fully convolutional model; only latency
