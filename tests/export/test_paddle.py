@@ -12,22 +12,17 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgedet.export.api import export
 from edgedet.export.metadata import read_metadata
 from edgedet.export.onnx_fixes import fix_onnx_for_x2paddle
 from tests.export.topk_compare import assert_fp32_parity
-from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
+from tests.runtime.tiny_models import export_tiny_pafnet_lite, image_files
 
 pytestmark = [pytest.mark.optional, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_synth, tmp_path_factory):
-    model = tiny_pafnet_lite(image_files(tiny_synth / "images" / "train", 16))
-    (res,) = export(model, formats=["paddle"], precisions=["fp32"], imgsz=IMGSZ,
-                    out_dir=tmp_path_factory.mktemp("paddle_export"), class_names=CLASS_NAMES,
-                    model_name="pafnet_lite_mbv3", threads=1,
-                    parity_images=image_files(tiny_synth / "images" / "val", 4))
+    model, (res,) = export_tiny_pafnet_lite(tiny_synth, tmp_path_factory.mktemp("paddle_export"), ["paddle"], ["fp32"])
     return model, res
 
 

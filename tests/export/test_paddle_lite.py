@@ -21,12 +21,11 @@ import pytest
 import torch
 
 from edgedet.export import toolchain
-from edgedet.export.api import export
 from edgedet.export.calib import load_calibration_images
 from edgedet.export.metadata import read_metadata
 from edgedet.runtime import load
 from tests.export.topk_compare import assert_fp32_equivalent
-from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
+from tests.runtime.tiny_models import IMGSZ, export_tiny_pafnet_lite, image_files
 
 pytestmark = [pytest.mark.optional, pytest.mark.slow]
 LITE_TOL = 2e-4
@@ -34,11 +33,7 @@ LITE_TOL = 2e-4
 
 @pytest.fixture(scope="module")
 def exported(tiny_synth, tmp_path_factory):
-    model = tiny_pafnet_lite(image_files(tiny_synth / "images" / "train", 16))
-    (res,) = export(model, formats=["paddle-lite"], precisions=["fp32"], imgsz=IMGSZ,
-                    out_dir=tmp_path_factory.mktemp("lite_export"), class_names=CLASS_NAMES,
-                    model_name="pafnet_lite_mbv3", threads=1,
-                    parity_images=image_files(tiny_synth / "images" / "val", 4))
+    model, (res,) = export_tiny_pafnet_lite(tiny_synth, tmp_path_factory.mktemp("lite_export"), ["paddle-lite"], ["fp32"])
     return model, res
 
 

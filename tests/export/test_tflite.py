@@ -12,29 +12,25 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 import torch
 
-from edgedet.export.api import export
 from edgedet.export.metadata import read_metadata
 from edgedet.export.tflite import float_tail, fold_deconv_bn
 from edgedet.models.layers import DepthwiseDeconv2x
 from tests.export.topk_compare import assert_fp32_parity
-from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
+from tests.runtime.tiny_models import IMGSZ, export_tiny_pafnet_lite, image_files
 
 pytestmark = [pytest.mark.optional, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_synth, tmp_path_factory):
-    model = tiny_pafnet_lite(image_files(tiny_synth / "images" / "train", 16))
-    out = tmp_path_factory.mktemp("tflite_export")
-    results = export(
-        model, formats=["tflite"], precisions=["fp32", "fp16", "int8"], imgsz=IMGSZ, out_dir=out,
-        class_names=CLASS_NAMES, model_name="pafnet_lite_mbv3", calib_images=tiny_synth / "images" / "train",
-        calib_n=16, threads=1, parity_images=image_files(tiny_synth / "images" / "val", 4),
-    )
+    model, results = export_tiny_pafnet_lite(tiny_synth, tmp_path_factory.mktemp("tflite_export"), ["tflite"],
+                                             ["fp32", "fp16", "int8"], calib_images=tiny_synth / "images" / "train",
+                                             calib_n=16)
     return model, {r.precision: r for r in results}, tiny_synth
 
 
@@ -56,8 +52,17 @@ def test_directories_and_nhwc_metadata(exported):
     assert res["fp32"].metadata["extra"]["input_dtype"] == "float32"
     assert res["int8"].metadata["calibration"]["n_images"] == 16
     sizes = {p: r.model_path.stat().st_size for p, r in res.items()}
-    # fp32 1.52 MB, fp16 1.14 MB, int8 0.75 MB here: the grouped transposed convs stay float (their slices too)
     assert sizes["fp16"] < 0.8 * sizes["fp32"] and sizes["int8"] < 0.6 * sizes["fp32"]
+
+
+def test_neck_deconvs_become_depthwise_convs(exported):
+    """LiteUpsample's depthwise transposed convs (DepthwiseDeconv2x) reach the file as native depthwise convs:
+    litert-torch lowers an nn.ConvTranspose2d with groups into one TRANSPOSE_CONV per channel instead."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    for prec in ("fp32", "int8"):
+        ops = Counter(d["op_name"] for d in Interpreter(model_path=str(exported[1][prec].model_path))._get_ops_details())
+        assert ops["TRANSPOSE_CONV"] == 0 and ops["DEPTHWISE_CONV_2D"] > 0, (prec, ops)
 
 
 def test_fp32_parity(exported, tiny_synth):

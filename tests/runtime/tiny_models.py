@@ -26,18 +26,37 @@ def image_files(data_dir: Path, n: int) -> list[Path]:
     return files[:n]
 
 
-def tiny_pafnet_lite(images: list[Path], *, imgsz: int = IMGSZ, seed: int = 0) -> torch.nn.Module:
-    """``pafnet_lite_mbv3`` (3 classes, width 0.25) with BN statistics from ``images`` and a spread heatmap head."""
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(name="pafnet_lite_mbv3", num_classes=len(CLASS_NAMES), width=0.25, imgsz=imgsz))
+def _bn_stats_from(model: torch.nn.Module, images: list[Path], imgsz: int) -> None:
+    """BatchNorm running statistics = the exact batch statistics of ``images`` (one train-mode forward)."""
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
             m.momentum = None  # cumulative average over the batch below
-    x = torch.from_numpy(load_calibration_images(images, len(images), imgsz))
     model.train()
     with torch.no_grad():
-        model(x)
+        model(torch.from_numpy(load_calibration_images(images, len(images), imgsz)))
+
+
+def export_tiny_pafnet_lite(data: Path, out_dir: Path, formats: list[str], precisions: list[str], **kw):
+    """:func:`tiny_pafnet_lite` (BN from 16 train images of ``data``) exported with 4 val images for parity.
+
+    Returns ``(model, [ExportResult, ...])``; ``kw`` goes to :func:`edgedet.export.api.export`.
+    """
+    from edgedet.export.api import export
+
+    model = tiny_pafnet_lite(image_files(data / "images" / "train", 16))
+    results = export(model, formats=formats, precisions=precisions, imgsz=IMGSZ, out_dir=out_dir,
+                     class_names=CLASS_NAMES, model_name="pafnet_lite_mbv3", threads=1,
+                     parity_images=image_files(data / "images" / "val", 4), **kw)
+    return model, results
+
+
+def tiny_pafnet_lite(images: list[Path], *, imgsz: int = IMGSZ, seed: int = 0) -> torch.nn.Module:
+    """``pafnet_lite_mbv3`` (3 classes, width 0.25) with BN statistics from ``images`` and a spread heatmap head."""
+    torch.manual_seed(seed)
+    model = build_model(ModelConfig(name="pafnet_lite_mbv3", num_classes=len(CLASS_NAMES), width=0.25, imgsz=imgsz))
+    _bn_stats_from(model, images, imgsz)
+    with torch.no_grad():
         model.head.hm_out.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(seed))
         model.head.hm_out.bias.fill_(-2.0)
     return model.eval()
@@ -60,15 +79,9 @@ def tiny_faster_rcnn(images: list[Path], *, imgsz: int = 128, seed: int = 0) -> 
     torch.manual_seed(seed)
     model = build_model(ModelConfig(name="libra_faster_rcnn_r18_fpn", num_classes=len(CLASS_NAMES), width=0.25,
                                     imgsz=imgsz))
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    x = torch.from_numpy(load_calibration_images(images, len(images), imgsz))
-    model.train()
+    _bn_stats_from(model, images, imgsz)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        model(x)
         model.rpn.cls_out.weight.normal_(0.0, 0.3, generator=gen)
         model.rpn.reg_out.weight.normal_(0.0, 0.05, generator=gen)
         model.roi_head.cls_out.weight.normal_(0.0, 0.1, generator=gen)
