@@ -1,4 +1,4 @@
-"""benchmarks/: every path the READMEs name exists, every recorded file is documented, run_all covers every folder."""
+"""benchmarks/: every path the docs name exists, every recorded file is documented, run_all covers every folder."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def _recorded_files() -> list[Path]:
                   and p.relative_to(BENCH).as_posix() not in TOP_FILES)
 
 
-def test_paths_named_in_the_readmes_exist():
+def test_paths_named_in_the_docs_and_configs_exist():
     named = []
-    for readme in (ROOT / "README.md", BENCH / "README.md"):
-        named += re.findall(rf"benchmarks/[\w./-]+?\.{_EXT}\b", readme.read_text())
+    for doc in [ROOT / "README.md", BENCH / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "models").glob("*.yaml")]:
+        named += re.findall(rf"benchmarks/[\w./-]+?\.{_EXT}\b", doc.read_text())
     bench_text = (BENCH / "README.md").read_text()
     named += ["benchmarks/" + p for p in re.findall(rf"(?<=`)([\w-]+/[\w.-]+\.{_EXT})(?=`)", bench_text)]
     assert len(named) > 30  # the regexes still find the references
