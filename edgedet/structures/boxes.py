@@ -59,11 +59,13 @@ def pairwise_box_iof_xyxy(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 def _elementwise_inter_union(a: Tensor, b: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    lt = torch.maximum(a[..., :2], b[..., :2])
-    rb = torch.minimum(a[..., 2:], b[..., 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
-    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
+    ax0, ay0, ax1, ay1 = a.unbind(-1)
+    bx0, by0, bx1, by1 = b.unbind(-1)
+    area_a = (ax1 - ax0).clamp(min=0) * (ay1 - ay0).clamp(min=0)
+    area_b = (bx1 - bx0).clamp(min=0) * (by1 - by0).clamp(min=0)
+    iw = (torch.minimum(ax1, bx1) - torch.maximum(ax0, bx0)).clamp(min=0)
+    ih = (torch.minimum(ay1, by1) - torch.maximum(ay0, by0)).clamp(min=0)
+    inter = iw * ih
     return inter, area_a + area_b - inter + eps
 
 

@@ -35,7 +35,7 @@ class MobileNetV3(nn.Module):
         out_channels: list of the four tap channel counts.
     """
 
-    def __init__(self, arch: str = "large", width: float = 1.0) -> None:
+    def __init__(self, arch: str = "large", *, width: float = 1.0) -> None:
         super().__init__()
         if arch not in _TORCHVISION_BUILDERS:
             raise ValueError(f"MobileNetV3 arch must be one of {sorted(_TORCHVISION_BUILDERS)}, got {arch!r}")

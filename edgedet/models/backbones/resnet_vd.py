@@ -64,7 +64,7 @@ class ResNetVd(nn.Module):
             Frozen parts keep their BatchNorm statistics fixed (eval mode) during training.
     """
 
-    def __init__(self, depth: int = 50, width: float = 1.0, dcn: bool = False, frozen_stages: int = -1) -> None:
+    def __init__(self, depth: int = 50, *, width: float = 1.0, dcn: bool = False, frozen_stages: int = -1) -> None:
         super().__init__()
         if depth not in _DEPTHS:
             raise ValueError(f"ResNet-vd depth must be one of {sorted(_DEPTHS)}, got {depth}")
