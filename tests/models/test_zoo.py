@@ -22,7 +22,7 @@ def test_num_classes_required():
 
 def test_config_fields_reach_the_model():
     m = build_model(ModelConfig(name="pafnet_r18vd", num_classes=5, width=0.125, dcn=False, ags=False, frozen_stages=-1))
-    assert isinstance(m, PAFNet) and m.num_classes == 5 and m.ags is False
+    assert isinstance(m, PAFNet) and m.num_classes == 5 and m.criterion.ags is False
     assert m.head.hm_out.out_channels == 5
     assert not any("offset_mask" in n for n, _ in m.named_parameters())
     with pytest.warns(UserWarning, match="frozen_stages"):
