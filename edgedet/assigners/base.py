@@ -1,4 +1,4 @@
-"""The assignment result shared by every assigner, and memory-bounded pairwise helpers.
+"""The assignment result and the `assign` protocol shared by every assigner, and memory-bounded reductions.
 
 Memory bound: nothing here materialises a ``num_gts x num_priors`` matrix when ``max_chunk_elems`` is smaller;
 work is done over chunks of GT rows of at most ``max_chunk_elems`` pairs, and only per-prior / per-GT reductions
