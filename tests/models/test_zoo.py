@@ -63,3 +63,18 @@ def test_yaml_configs_load_and_build(name):
     with torch.no_grad():
         hm, ltrb = model(torch.zeros(1, 3, 64, 64))
     assert hm.shape == (1, 3, 16, 16) and ltrb.shape == (1, 4, 16, 16)
+
+
+def test_every_preset_is_buildable_from_a_model_config():
+    """A preset's parameters are ModelConfig fields or numbers its PRESETS entry fixes (``partial``); twins share
+    one builder and differ only in those numbers."""
+    import dataclasses
+    import functools
+    import inspect
+
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    for name, fn in PRESETS.items():
+        fixed = fn.keywords if isinstance(fn, functools.partial) else {}
+        assert set(inspect.signature(fn).parameters) <= fields | set(fixed), name
+    r18, r50 = PRESETS["noisy_anchor_retinanet_r18_fpn"], PRESETS["noisy_anchor_retinanet_r50_fpn"]
+    assert r18.func is r50.func and r18.keywords == {"depth": 18} and r50.keywords == {"depth": 50, "frozen_stages": 1}
