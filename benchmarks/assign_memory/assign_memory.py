@@ -47,8 +47,6 @@ def _assigner(name: str, chunked: bool):
 
 
 def _run(assigner, name, priors, nlp, gts, labels):
-    if name == "max_iou":
-        return assigner.assign(priors, gts, labels)
     return assigner.assign(priors, nlp, gts, labels)
 
 

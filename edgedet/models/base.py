@@ -11,8 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-Targets = list[dict[str, Tensor]]
-"""Per image: ``boxes`` Float[N, 4] xyxy in model-input pixels, ``labels`` Long[N] in ``[0, num_classes)``."""
+from edgedet.structures.targets import Targets
 
 Detections = list[dict[str, Tensor]]
 """Per image: ``boxes`` Float[K, 4] xyxy in model-input pixels, ``scores`` Float[K], ``labels`` Long[K]."""
