@@ -40,6 +40,14 @@ def flatten_levels(maps: list[Tensor], k: int) -> Tensor:
     return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, k) for m in maps], dim=1)
 
 
+def _move_legacy_normalizer_key(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Checkpoints written before the loss criteria were objects hold the EMA positive count as
+    ``num_pos_ema`` on the detector; it now lives on the criterion's normaliser (NoisyAnchor) or nowhere."""
+    old = state_dict.pop(prefix + "num_pos_ema", None)
+    if old is not None and hasattr(getattr(module.criterion, "normalizer", None), "num_pos_ema"):
+        state_dict.setdefault(prefix + "criterion.normalizer.num_pos_ema", old)
+
+
 class DenseDetector(Detector):
     """Args:
         backbone: images -> list of maps (C2..C5). neck: that list -> pyramid maps (FPN, FPN + BFP).
@@ -65,6 +73,7 @@ class DenseDetector(Detector):
             raise ValueError(f"the head's quality branch is {self.quality!r} but the criterion's quality target is "
                              f"{criterion_quality!r}")
         self._feat_sizes: dict[int, list[tuple[int, int]]] = {}
+        self._register_load_state_dict_pre_hook(_move_legacy_normalizer_key, with_module=True)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """Float[B, 3, H, W] -> (cls logits [B, P, C], box deltas [B, P, 4][, quality logits [B, P, 1]])."""

@@ -145,3 +145,17 @@ def test_yaml_configs_build_through_the_zoo(name):
     with torch.no_grad():
         out = model(torch.zeros(1, 3, 64, 64))
     assert out[0].shape[0] == 1 and out[1].shape[-1] == 4
+
+
+@pytest.mark.parametrize("name", ["retinanet_r18_fpn", "noisy_anchor_retinanet_r18_fpn"])
+def test_loads_checkpoints_written_before_criteria_were_objects(name: str) -> None:
+    """Old dense checkpoints kept the EMA positive count as ``num_pos_ema`` on the detector."""
+    model = PRESETS[name](num_classes=3, width=0.25)
+    state = model.state_dict()
+    moved = state.pop("criterion.normalizer.num_pos_ema", None)
+    state["num_pos_ema"] = torch.tensor(42.0)
+    model.load_state_dict(state)  # strict: raises on an unexpected or missing key
+    if moved is not None:
+        assert float(model.criterion.normalizer.num_pos_ema) == 42.0
+    else:
+        assert name == "retinanet_r18_fpn"
