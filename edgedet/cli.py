@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg, done = _resume_config(args)
         run_dir = Path(args.resume).resolve().parent.parent
         if done >= cfg.train.epochs:
-            print(f"{run_dir} finished all {cfg.train.epochs} epochs already; nothing to resume. "
+            print(f"{run_dir} has finished its {cfg.train.epochs} epoch(s) already; nothing to resume. "
                   f"Weights: {run_dir / 'weights' / 'best.pt'}")
             return 0
     else:

@@ -174,7 +174,7 @@ def test_resume_of_a_finished_run_says_so(run_copy, capsys):
     state["epoch"] = 2
     save_checkpoint(state, run_copy / "weights/last.pt")
     assert main(["train", "--resume", str(run_copy / "weights/last.pt"), "--quiet"]) == 0
-    assert "finished all 2 epochs already; nothing to resume" in capsys.readouterr().out
+    assert "has finished its 2 epoch(s) already; nothing to resume" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------------------------ bad values
