@@ -6,6 +6,7 @@ import argparse
 import difflib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ typical path:
   edgedet data synth --out data/synth            # the built-in dataset (COCO layout)
   edgedet train-teacher --model pafnet_r18vd --data data/synth
   edgedet train --model pafnet_lite_mbv3 --data data/synth
+  edgedet train --resume runs/train/pafnet_lite_mbv3/weights/last.pt   # continue an interrupted run
   edgedet eval runs/train/pafnet_lite_mbv3/weights/best.pt --data data/synth
   edgedet export runs/train/pafnet_lite_mbv3/weights/best.pt --format onnx,tflite --precision fp32,int8 --calib data/synth
   edgedet quickstart                              # all of the above on the built-in data
@@ -34,19 +36,28 @@ class CLIError(Exception):
 
 
 # ------------------------------------------------------------------------------------------------ parsers
+THREADS_HELP = ("torch CPU threads (default: $OMP_NUM_THREADS when set, else the cores left after the loader "
+                "workers, which get at most cores - 1)")
+
+
 def _add_train_args(p: argparse.ArgumentParser, default_model: str) -> None:
-    p.add_argument("--model", default=default_model, help=f"zoo model name or YAML path (default: {default_model}); "
+    p.set_defaults(default_model=default_model)
+    p.add_argument("--model", help=f"zoo model name or YAML path (default: {default_model}); "
                    "list them with `edgedet config list`")
     p.add_argument("--data", default="", help="COCO dir / COCO json / YOLO data.yaml / VOC root; default: the built-in "
                    "synthetic dataset (generated once into ~/.cache/edgedet/synth)")
     p.add_argument("--epochs", type=int, help="training epochs (overrides train.epochs)")
     p.add_argument("--batch", type=int, help="total batch size; the lr scales linearly with it")
-    p.add_argument("--imgsz", type=int, help="input size (square, letterboxed)")
+    p.add_argument("--imgsz", type=int, help="input size (square, letterboxed, a multiple of 32); scales the "
+                   "model's multi-scale range with it")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--width", type=float, help="channel multiplier (e.g. 0.25 for a tiny CPU model)")
     p.add_argument("--name", default="", help="run name (default: the model name, made unique)")
-    p.add_argument("--project", default="runs", help="root of run directories (default: runs)")
-    p.add_argument("--resume", help="continue exactly from a last.pt")
+    p.add_argument("--project", help="root of run directories (default: runs)")
+    p.add_argument("--resume", metavar="LAST_PT", help="continue the run that wrote this last.pt with its saved "
+                   "config and data (nothing else needed); --model/--data/--set may only repeat saved values, "
+                   "--device/--threads may change")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=0.01 --set data.flip=0 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -90,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detections", help="a COCO results JSON to score instead of running a model")
     p.add_argument("--out", help="write the metrics JSON here")
     p.add_argument("--imgsz", type=int, help="input size (default: the checkpoint's)")
-    p.add_argument("--device", default="", help="torch device for checkpoints")
-    p.add_argument("--threads", type=int, help="runtime threads for exports")
+    p.add_argument("--device", default="", help="torch device for checkpoints (default: cuda when present)")
+    p.add_argument("--threads", type=int, help=f"{THREADS_HELP}; for exports: the runtime's threads "
+                   "(default: the runtime's own)")
 
     p = sub.add_parser("export", help="export to ONNX / TFLite / Paddle / Paddle-Lite in fp32 / fp16 / int8")
     p.add_argument("weights", nargs="?", help="training checkpoint (.pt); omit with --model for a fresh model")
@@ -101,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8 (default fp32)")
     p.add_argument("--calib", default="", help="dataset for int8 calibration (default: the built-in dataset)")
     p.add_argument("--calib-n", type=int, default=200, help="calibration images (default 200)")
-    p.add_argument("--imgsz", type=int, help="input size (default: the checkpoint's)")
+    p.add_argument("--imgsz", type=int, help="input size, a multiple of 32 (default: the checkpoint's)")
+    p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--out", help="output directory (default: runs/export/<name>)")
 
     p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
@@ -125,29 +138,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------------ commands
-def _train_config(args: argparse.Namespace):
-    from edgedet.config import resolve
+TRAIN_FLAGS = (("epochs", "train.epochs"), ("batch", "train.batch"), ("imgsz", "model.imgsz"),
+               ("device", "train.device"), ("threads", "train.threads"), ("width", "model.width"),
+               ("data", "data.path"))
 
-    overrides = list(args.set)
-    for flag, key in (("epochs", "train.epochs"), ("batch", "train.batch"), ("imgsz", "model.imgsz"),
-                      ("device", "train.device"), ("width", "model.width")):
+
+def _train_overrides(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """``(overrides, labels)``: the ``--set`` items, then the flags given (flags win), each with how it was typed."""
+    overrides, labels = list(args.set), [f"--set {item}" for item in args.set]
+    for flag, key in TRAIN_FLAGS:
         value = getattr(args, flag)
-        if value is not None:
+        if value is not None and value != "":
             overrides.append(f"{key}={value}")
-    if args.data:
-        overrides.append(f"data.path={args.data}")
-    cfg = resolve(args.model, overrides)
-    cfg.project, cfg.name = args.project, args.name
-    return cfg
+            labels.append(f"--{flag} {value}")
+    return overrides, labels
+
+
+def _resume_config(args: argparse.Namespace):
+    """The saved config of the run ``--resume`` names; flags may only agree with it (see ``resume_config``)."""
+    from edgedet.config import resolve
+    from edgedet.engine.trainer import resume_config
+
+    if args.project is not None or args.name:
+        raise CLIError("--resume continues in the run's own directory; drop --project/--name (they name a new run)")
+    overrides, labels = _train_overrides(args)
+    cfg, state = resume_config(args.resume, overrides, labels)
+    if args.model and resolve(args.model).model.name != cfg.model.name:
+        raise CLIError(f"--model {args.model} conflicts with the run being resumed (model.name={cfg.model.name!r} "
+                       f"in {args.resume}); drop --model, or start a new run without --resume")
+    return cfg, int(state.get("epoch", 0))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from edgedet.config import resolve
     from edgedet.engine.trainer import Trainer, unique_run_dir
 
-    cfg = _train_config(args)
     if args.resume:
+        cfg, done = _resume_config(args)
         run_dir = Path(args.resume).resolve().parent.parent
+        if done >= cfg.train.epochs:
+            print(f"{run_dir} has finished its {cfg.train.epochs} epoch(s) already; nothing to resume. "
+                  f"Weights: {run_dir / 'weights' / 'best.pt'}")
+            return 0
     else:
+        overrides, _ = _train_overrides(args)
+        cfg = resolve(args.model or args.default_model, overrides)
+        cfg.project, cfg.name = args.project or "runs", args.name
         run_dir = unique_run_dir(cfg.project, args.command, cfg.name or cfg.model.name)
     metrics = Trainer(cfg, run_dir, resume=args.resume, progress=not args.quiet).fit()
     print(f"\nResults in {run_dir}  (AP {metrics.get('AP', float('nan')):.4f})")
@@ -156,10 +192,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from edgedet.config.schema import check_value
     from edgedet.data import load_dataset
     from edgedet.data.synth import ensure_synth
     from edgedet.engine.evaluator import coco_evaluate, format_metrics_table, load_results_file
 
+    for key, value in (("model.imgsz", args.imgsz), ("train.device", args.device), ("train.threads", args.threads)):
+        if value is not None:
+            check_value(key, value)
     data = args.data or str(ensure_synth())
     index = load_dataset(data, args.split)
     if args.detections:
@@ -183,10 +223,17 @@ def _eval_weights(args: argparse.Namespace, index) -> dict:
     if path.suffix == ".pt":
         from edgedet.config.schema import DataConfig
         from edgedet.engine.checkpoint import load_detector
+        from edgedet.engine.threads import apply_cpu_plan, plan_cpu
         from edgedet.engine.trainer import evaluate_model, resolve_device
 
         device = resolve_device(args.device)
+        apply_cpu_plan(plan_cpu(0, args.threads or 0))
         model, state = load_detector(path, device)
+        names = list(state.get("class_names") or [])
+        if names and names != list(index.class_names):
+            raise CLIError(f"{path} was trained on {len(names)} classes {names}, but {index.root} has "
+                           f"{len(index.class_names)} {list(index.class_names)}; evaluate on the dataset it was "
+                           f"trained on ({state['config']['data']['path']})")
         imgsz = args.imgsz or state["config"]["model"]["imgsz"]
         return evaluate_model(model, index, imgsz, device, DataConfig(workers=0))
     from edgedet.export.evaluate import evaluate_export
@@ -195,8 +242,14 @@ def _eval_weights(args: argparse.Namespace, index) -> dict:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from edgedet.config.schema import check_value
+    from edgedet.engine.threads import apply_cpu_plan, plan_cpu
     from edgedet.export.cli import run_export
 
+    for key, value in (("model.imgsz", args.imgsz), ("train.threads", args.threads)):
+        if value is not None:
+            check_value(key, value)
+    apply_cpu_plan(plan_cpu(0, args.threads or 0))
     return run_export(args)
 
 
@@ -297,10 +350,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in NOT_YET:
             print(f"edgedet {args.command}: {NOT_YET[args.command]}.", file=sys.stderr)
             return 2
-        return COMMANDS[args.command](args)
+        rc = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, while we can still handle it
+        return rc
+    except BrokenPipeError:
+        return _closed_pipe()
     except (CLIError, FileNotFoundError) + _user_errors() as e:
         print(f"edgedet: error: {e}", file=sys.stderr)
         return 2
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``edgedet data stats D | head``): stop quietly, as a shell tool does."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # else the final flush raises again
+    except (OSError, ValueError):  # stdout is not a file (captured): nothing will be flushed to a pipe
+        pass
+    return 141  # 128 + SIGPIPE: what a shell reports for a tool stopped by a closed pipe
 
 
 if __name__ == "__main__":

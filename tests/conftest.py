@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -10,7 +12,9 @@ from edgedet.config.schema import DataConfig, ModelConfig, RunConfig, TrainConfi
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread():
-    # several test processes share 2 cores; one intra-op thread each keeps timings sane and results stable
+    # several test processes share 2 cores; one intra-op thread each keeps timings sane and results stable. The
+    # trainer's CPU plan and the CLI subprocesses honour OMP_NUM_THREADS (edgedet.engine.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
 
 

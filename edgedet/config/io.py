@@ -11,13 +11,9 @@ from typing import Any
 
 import yaml
 
-from edgedet.config.schema import RunConfig
+from edgedet.config.schema import ConfigError, RunConfig, validate_config
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-
-
-class ConfigError(ValueError):
-    """A configuration key or value a user supplied is wrong; the message says how to fix it."""
 
 
 def _suggest(key: str, choices: list[str]) -> str:
@@ -134,7 +130,13 @@ def resolve(name_or_path: str, overrides: list[str] | None = None) -> RunConfig:
 
 
 def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """``cfg`` with dotted ``key=value`` overrides applied, range-checked by :func:`validate_config`.
+
+    An override of ``model.imgsz`` scales ``data.multiscale`` with it (see :func:`scale_multiscale`) unless
+    ``data.multiscale`` is overridden too, so that ``--imgsz 128`` trains around 128 px, not the YAML's 320.
+    """
     data = to_dict(cfg)
+    keys = set()
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"Override '{item}' must look like section.key=value, e.g. train.epochs=3")
@@ -149,4 +151,29 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
             raise ConfigError(f"Unknown config key '{key}'.{_suggest(parts[-1], list(node))}")
         parsed = yaml.safe_load(value) if value.strip() else ""
         node[parts[-1]] = parsed if parsed is not None else ""
-    return from_dict(RunConfig, data)
+        keys.add(key.strip())
+    out = from_dict(RunConfig, data)
+    if "data.multiscale" not in keys and out.model.imgsz != cfg.model.imgsz:
+        out.data.multiscale = scale_multiscale(cfg.data.multiscale, cfg.model.imgsz, out.model.imgsz)
+    return validate_config(out)
+
+
+def scale_multiscale(span: tuple[int, int], base: int, imgsz: int) -> tuple[int, int]:
+    """A multi-scale range quoted for ``base`` px, scaled by ``imgsz / base`` and rounded to multiples of 32
+    (at least 32); ``(0, 0)`` (off) stays off. E.g. ``(256, 416)`` for 320 -> ``(96, 160)`` for 128."""
+    if tuple(span) == (0, 0) or base <= 0:
+        return tuple(span)
+    return tuple(max(32, round(s * imgsz / base / 32) * 32) for s in span)
+
+
+def changed_keys(a: RunConfig, b: RunConfig) -> list[str]:
+    """Dotted keys whose values differ between two configs, in schema order."""
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    fa, fb = flat(to_dict(a)), flat(to_dict(b))
+    return [k for k in fa if fa[k] != fb[k]]

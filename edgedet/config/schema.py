@@ -1,12 +1,20 @@
 """Dataclass schemas: the single source of truth for every run's configuration.
 
 A YAML file under ``models/`` is a serialised :class:`RunConfig`. Unknown keys are rejected with a
-did-you-mean suggestion (see :mod:`edgedet.config.io`).
+did-you-mean suggestion (see :mod:`edgedet.config.io`); values are range-checked by :func:`validate_config`
+(every command goes through it before any run directory exists).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """A configuration key or value a user supplied is wrong; the message says how to fix it."""
 
 
 @dataclass
@@ -31,7 +39,9 @@ class DataConfig:
     path: str = ""  # (str) COCO dir / COCO json / YOLO data.yaml / VOC root; "" = built-in synth
     train_split: str = "train"  # (str) split name for training
     val_split: str = "val"  # (str) split name for validation
-    multiscale: tuple[int, int] = (0, 0)  # (int,int) min/max train size (multiple of 32); (0,0) = off
+    # (int,int) min/max train size (multiples of 32) for imgsz = the YAML's; (0,0) = off. Changing model.imgsz by
+    # an override scales this range with it (rounded to multiples of 32) unless data.multiscale is set too
+    multiscale: tuple[int, int] = (0, 0)
     flip: float = 0.5  # (float) horizontal flip probability
     photometric: bool = True  # (bool) brightness/contrast/saturation/hue distortion
     expand: float = 0.0  # (float) random-expand probability (x4 canvas)
@@ -39,7 +49,7 @@ class DataConfig:
     gridmask: float = 0.0  # (float) GridMask probability
     cutmix: float = 0.0  # (float) CutMix probability
     mosaic: float = 0.0  # (float) Mosaic probability
-    workers: int = 2  # (int) DataLoader worker processes
+    workers: int = 2  # (int) DataLoader worker processes; capped at CPU cores - 1
     max_images: int = 0  # (int) use at most this many training images (0 = all)
 
 
@@ -64,7 +74,8 @@ class TrainConfig:
     grad_clip: float = 0.0  # (float) max grad norm; 0 = off
     amp: bool = True  # (bool) mixed precision (CUDA only)
     seed: int = 0  # (int) random seed
-    device: str = ""  # (str) "" = cuda if available else cpu
+    device: str = ""  # (str) "" = cuda if available else cpu; or cpu, cuda, cuda:N, mps
+    threads: int = 0  # (int) torch intra-op CPU threads; 0 = $OMP_NUM_THREADS if set, else cores - loader workers
     sync_bn: bool = False  # (bool) SyncBatchNorm under torch.distributed
     nan_patience: int = 5  # (int) stop after this many non-finite steps in a row
     eval_interval: int = 1  # (int) evaluate every N epochs (0 = only at the end)
@@ -80,3 +91,97 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     project: str = "runs"  # (str) root of run directories
     name: str = ""  # (str) run name; "" = model name, made unique
+
+
+# ------------------------------------------------------------------------------------------------ validation
+def _number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False, hi_open: bool = False):
+    """A range rule: ``(test, text)``; NaN and infinities never pass."""
+
+    def test(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+
+    if hi == math.inf:
+        text = f"{'>' if lo_open else '>='} {lo:g}"
+    else:
+        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    return test, text
+
+
+def _one_of(*choices: str):
+    return (lambda v: v in choices), " or ".join(repr(c) for c in choices)
+
+
+def _size(v: Any) -> bool:
+    return isinstance(v, int) and 32 <= v <= 4096 and v % 32 == 0
+
+
+def _multiscale(v: Any) -> bool:
+    lo, hi = v
+    return (lo, hi) == (0, 0) or (_size(lo) and _size(hi) and lo <= hi)
+
+
+_DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)?")
+_PROBABILITY = _number(0, 1)
+
+# dotted key -> (test, allowed values as the error message states them)
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model.num_classes": _number(0),
+    "model.width": _number(0, 4, lo_open=True),
+    "model.imgsz": (_size, "a multiple of 32 from 32 to 4096"),
+    "model.frozen_stages": _number(-1),
+    "data.multiscale": (_multiscale, "[0, 0] (off) or [min, max], multiples of 32 from 32 to 4096, min <= max"),
+    "data.flip": _PROBABILITY,
+    "data.expand": _PROBABILITY,
+    "data.crop": _PROBABILITY,
+    "data.gridmask": _PROBABILITY,
+    "data.cutmix": _PROBABILITY,
+    "data.mosaic": _PROBABILITY,
+    "data.workers": _number(0),
+    "data.max_images": _number(0),
+    "train.epochs": _number(1),
+    "train.batch": _number(1),
+    "train.lr": _number(0, lo_open=True),
+    "train.lr_batch": _number(1),
+    "train.optimizer": _one_of("sgd", "adamw"),
+    "train.momentum": _number(0, 1, hi_open=True),
+    "train.weight_decay": _number(0),
+    "train.schedule": _one_of("step", "cosine"),
+    "train.milestones": (lambda v: all(_PROBABILITY[0](m) for m in v), "fractions of the epochs, each in [0, 1]"),
+    "train.gamma": _number(0, lo_open=True),
+    "train.warmup_iters": _number(0),
+    "train.warmup_ratio": _PROBABILITY,
+    "train.ema_decay": _number(0, 1, hi_open=True),
+    "train.grad_clip": _number(0),
+    "train.seed": _number(0),
+    "train.device": (lambda v: bool(_DEVICE.fullmatch(v)), "'' (auto), 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    "train.threads": _number(0),
+    "train.nan_patience": _number(1),
+    "train.eval_interval": _number(0),
+    "train.max_iters": _number(0),
+}
+
+
+def check_value(key: str, value: Any) -> None:
+    """Range-check one value of field ``key`` (dotted, e.g. ``model.imgsz``).
+
+    Raises:
+        ConfigError: naming the field, the value and the allowed range.
+    """
+    test, allowed = RULES[key]
+    if not test(value):
+        shown = list(value) if isinstance(value, tuple) else value
+        raise ConfigError(f"{key}={shown!r} is not allowed: it must be {allowed}")
+
+
+def validate_config(cfg: RunConfig) -> RunConfig:
+    """Range-check every field of ``cfg`` that has a rule in :data:`RULES`; returns ``cfg``.
+
+    Raises:
+        ConfigError: on the first bad value, naming the field, the value and the allowed range.
+    """
+    for key in RULES:
+        section, name = key.split(".")
+        check_value(key, getattr(getattr(cfg, section), name))
+    return cfg

@@ -7,9 +7,11 @@ could run code from whoever wrote it.
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +25,14 @@ class CheckpointError(ValueError):
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to ``path`` atomically: temp file in the same directory, fsync, rename.
 
-    A kill at any moment leaves either the previous file or the new one, never a partial file.
+    A kill at any moment leaves either the previous file or the new one, never a partial file. A kill can leave
+    the temp file (``.last.pt.<pid>.<random>.tmp``) behind; the next save of ``path`` removes those whose
+    writer is no longer running.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
@@ -44,6 +49,41 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def remove_stale_temps(path: Path, legacy_age_s: float = 3600.0) -> list[Path]:
+    """Delete temp files that killed writers of ``path`` left behind; returns the deleted paths.
+
+    A temp file names its writer's pid; it is stale when that process is gone (a live writer, e.g. another run
+    saving to the same file, is left alone). Temp files from before the pid was in the name are stale after
+    ``legacy_age_s`` seconds.
+    """
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        field = tmp.name[len(path.name) + 2:].split(".")[0]
+        if field.isdigit() and len(field) < 10:
+            stale = not _process_alive(int(field))
+        else:
+            try:
+                stale = time.time() - tmp.stat().st_mtime > legacy_age_s
+            except FileNotFoundError:
+                continue
+        if stale:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own writes clean up after themselves; one left behind is from a dead namesake
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -81,21 +121,31 @@ def model_state_from_checkpoint(state: dict[str, Any], prefer_ema: bool = True) 
     raise CheckpointError("Checkpoint has neither 'model' nor 'ema' weights.")
 
 
+def checkpoint_config(state: dict[str, Any], path: str | Path):
+    """The :class:`RunConfig` a training checkpoint was written with (fields added since take their defaults)."""
+    from edgedet.config.io import ConfigError, from_dict
+    from edgedet.config.schema import RunConfig
+
+    if not isinstance(state.get("config"), dict):
+        raise CheckpointError(f"{path} holds no 'config': it was not written by `edgedet train`. "
+                              "Export a bare model with `edgedet export --model NAME --num-classes N` instead.")
+    try:
+        return from_dict(RunConfig, state["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its saved config does not fit this edgedet version ({e})") from None
+
+
 def load_detector(path: str | Path, device: str | torch.device = "cpu", prefer_ema: bool = True):
     """Rebuild the detector a training checkpoint describes and load its weights.
 
     Returns:
         ``(model in eval mode, checkpoint dict)``.
     """
-    from edgedet.config.io import from_dict
-    from edgedet.config.schema import RunConfig
     from edgedet.models.zoo import build_model
 
     state = load_checkpoint(path, map_location=device)
-    if "config" not in state:
-        raise CheckpointError(f"{path} holds no 'config': it was not written by `edgedet train`. "
-                              "Export a bare model with `edgedet export --model NAME --num-classes N` instead.")
-    cfg = from_dict(RunConfig, state["config"])
+    cfg = checkpoint_config(state, path)
+    cfg.model.pretrained = ""  # the checkpoint's weights replace them; the file may be gone by now
     model = build_model(cfg.model)
     model.load_state_dict(model_state_from_checkpoint(state, prefer_ema))
     return model.to(device).eval(), state

@@ -11,26 +11,32 @@ Determinism: every epoch re-seeds all RNGs and the data order from ``(seed, epoc
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from edgedet import __version__
-from edgedet.config.io import dump_yaml, to_dict
-from edgedet.config.schema import RunConfig
+from edgedet.config.io import changed_keys, dump_yaml, to_dict
+from edgedet.config.schema import RunConfig, validate_config
 from edgedet.engine import dist
-from edgedet.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from edgedet.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint, save_checkpoint
 from edgedet.engine.ema import ModelEMA
 from edgedet.engine.evaluator import STAT_KEYS, evaluate_predictor, format_metrics_table
 from edgedet.engine.lr import lr_at
+from edgedet.engine.threads import apply_cpu_plan, plan_cpu
 
 log = logging.getLogger("edgedet")
+
+# Config fields a resume may change: where and how fast it runs, not what it trains. The dataset may move
+# (data.path) as long as its classes are the checkpoint's.
+RESUME_MAY_CHANGE = ("train.device", "train.threads", "data.workers", "data.path", "project", "name")
 
 
 class TrainingDiverged(RuntimeError):
@@ -61,6 +67,43 @@ def unique_run_dir(project: str | Path, command: str, name: str) -> Path:
     return path
 
 
+def resume_config(path: str | Path, overrides: Sequence[str] = (),
+                  labels: Sequence[str] | None = None) -> tuple[RunConfig, dict[str, Any]]:
+    """The config to resume the run that wrote ``path`` with: its saved one, plus ``overrides`` that change only
+    :data:`RESUME_MAY_CHANGE` fields (or repeat saved values).
+
+    ``data.path`` may change only when the saved dataset is gone (moved); the trainer then checks the classes.
+
+    Args:
+        path: the run's ``last.pt``.
+        overrides: dotted ``key=value`` items, as for :func:`edgedet.config.apply_overrides`.
+        labels: how the user wrote each override (e.g. ``--imgsz 320``), for the error message.
+
+    Returns:
+        ``(config, checkpoint dict)``.
+
+    Raises:
+        CheckpointError: unreadable checkpoint. ConfigError: an override that conflicts with the saved run.
+    """
+    from edgedet.config import ConfigError, apply_overrides
+
+    state = load_checkpoint(path)
+    saved = checkpoint_config(state, path)
+    for label, item in zip(labels or overrides, overrides):
+        key, _, value = item.partition("=")
+        if key.strip() == "data.path":
+            moved = not Path(saved.data.path).exists()
+            changed = [] if moved or Path(value).resolve() == Path(saved.data.path).resolve() else ["data.path"]
+        else:
+            changed = [k for k in changed_keys(saved, apply_overrides(saved, [item])) if k not in RESUME_MAY_CHANGE]
+        if changed:
+            section, name = changed[0].split(".")
+            was = getattr(getattr(saved, section), name)
+            raise ConfigError(f"{label} conflicts with the run being resumed ({changed[0]}={was!r} in {path}); a "
+                              f"resume continues the saved run: drop {label}, or start a new run without --resume")
+    return apply_overrides(saved, list(overrides)), state
+
+
 def build_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
     """SGD/AdamW; no weight decay on norms and biases."""
     decay, no_decay = [], []
@@ -82,8 +125,13 @@ class Trainer:
     Args:
         cfg: the resolved run configuration; ``cfg.model.num_classes == 0`` takes the dataset's.
         run_dir: where to write; required (the CLI makes a unique one).
-        resume: a ``last.pt`` to continue from exactly.
+        resume: a ``last.pt`` to continue from exactly; ``cfg`` must be the config it was saved with (see
+            :func:`resume_config`) up to :data:`RESUME_MAY_CHANGE`.
         progress: show tqdm bars (rank 0 only).
+
+    Raises:
+        ConfigError: a value out of range (before anything is loaded or written).
+        CheckpointError: ``resume`` or ``model.pretrained`` is unreadable, untrusted, or does not match ``cfg``.
     """
 
     def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: str | Path | None = None, progress: bool = True):
@@ -91,12 +139,15 @@ class Trainer:
         from edgedet.data.synth import ensure_synth
         from edgedet.models.zoo import build_model
 
-        self.cfg = cfg
+        self.cfg = validate_config(cfg)
         self.device = resolve_device(cfg.train.device)
         self.distributed = dist.init_from_env(str(self.device))
         self.progress = progress and dist.is_main()
         self.run_dir = Path(run_dir)
-        data_path = cfg.data.path or str(ensure_synth())
+        cpu = apply_cpu_plan(plan_cpu(cfg.data.workers, cfg.train.threads), quiet=not dist.is_main())
+        self.data_cfg = dataclasses.replace(cfg.data, workers=cpu.workers)  # what the loaders use
+        # absolute, so that `--resume` finds the data from any working directory
+        data_path = str(Path(cfg.data.path).resolve()) if cfg.data.path else str(ensure_synth())
         cfg.data.path = data_path
         self.train_index = load_dataset(data_path, cfg.data.train_split)
         self.val_index = load_dataset(data_path, cfg.data.val_split)
@@ -110,6 +161,11 @@ class Trainer:
                 f"model.num_classes={cfg.model.num_classes} but {data_path} has {len(self.train_index.class_names)} "
                 "classes; set model.num_classes=0 to take the dataset's"
             )
+        if cfg.model.pretrained:
+            try:  # a missing, corrupt or untrusted file fails here in one line, not inside the model builder
+                load_checkpoint(cfg.model.pretrained)
+            except CheckpointError as e:
+                raise CheckpointError(f"model.pretrained: {e}") from None
         seed_everything(cfg.train.seed)
         self.model = build_model(cfg.model).to(self.device)
         if self.distributed and cfg.train.sync_bn and self.device.type == "cuda":
@@ -139,7 +195,21 @@ class Trainer:
         state = load_checkpoint(path, map_location=self.device)
         if state.get("model_name") != self.cfg.model.name:
             raise CheckpointError(f"{path} was trained as {state.get('model_name')!r}, not {self.cfg.model.name!r}")
-        self.model.load_state_dict(state["model"])
+        saved = checkpoint_config(state, path)
+        changed = [k for k in changed_keys(saved, self.cfg) if k not in RESUME_MAY_CHANGE]
+        if changed:
+            raise CheckpointError(
+                f"{path} was saved with a different config ({', '.join(changed)}); a resume continues the saved "
+                f"run: build the config with edgedet.engine.trainer.resume_config, or `edgedet train --resume {path}`")
+        names = list(self.train_index.class_names)
+        if state.get("class_names") is not None and list(state["class_names"]) != names:
+            raise CheckpointError(f"{path} was trained on classes {state['class_names']}, but {self.cfg.data.path} "
+                                  f"has {names}; resume on the run's dataset")
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as e:  # e.g. a size mismatch: the first listed one says enough
+            detail = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
+            raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({detail})") from None
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"], state.get("ema_updates", 0))
@@ -154,7 +224,7 @@ class Trainer:
         from edgedet.data import build_dataloader
 
         batch = max(self.cfg.train.batch // dist.world_size(), 1)
-        return build_dataloader(self.train_index, self.cfg.model.imgsz, True, self.cfg.data, batch,
+        return build_dataloader(self.train_index, self.cfg.model.imgsz, True, self.data_cfg, batch,
                                 distributed=self.distributed, seed=self.cfg.train.seed * 1000 + epoch)
 
     # ------------------------------------------------------------------------------------------- training
@@ -166,6 +236,9 @@ class Trainer:
         total = iters_per_epoch * cfg.epochs
         metrics: dict[str, Any] = {}
         end = cfg.epochs if stop_at is None else min(stop_at, cfg.epochs)
+        if self.start_epoch >= cfg.epochs:
+            log.info("%s: all %d epochs are done already; nothing to train", self.run_dir, cfg.epochs)
+            return metrics
         for epoch in range(self.start_epoch, end):
             seed_everything(cfg.seed * 1000 + epoch)
             t0 = time.time()
@@ -260,7 +333,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
         return evaluate_model(self.eval_model(), self.val_index, self.cfg.model.imgsz, self.device,
-                              self.cfg.data, progress=self.progress)
+                              self.data_cfg, progress=self.progress)
 
     # ---------------------------------------------------------------------------------------- bookkeeping
     def checkpoint_state(self, epoch: int) -> dict[str, Any]:

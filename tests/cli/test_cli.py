@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,8 @@ def test_every_subcommand_help_explains_options():
         res = run_cli(cmd, "--help")
         assert res.returncode == 0
         assert "--" in res.stdout and "default" in res.stdout, cmd
+        if cmd != "quickstart":
+            assert "--threads" in res.stdout, cmd
 
 
 @pytest.mark.parametrize("cmd", sorted(NOT_YET))
@@ -98,3 +101,148 @@ def test_diverged_training_is_one_line_not_a_traceback(tiny_synth, tmp_path, cap
     err = capsys.readouterr().err
     assert rc == 2
     assert "non-finite losses in a row" in err and "train.lr" in err
+
+
+# ------------------------------------------------------------------------------------------------ resume
+TINY = ["--width", "0.25", "--imgsz", "96", "--batch", "4", "--device", "cpu", "--quiet",
+        "--set", "train.max_iters=1", "--set", "data.workers=0", "--set", "train.eval_interval=0"]
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(tiny_synth, tmp_path_factory):
+    """A CLI run of 2 epochs whose last.pt is rewound to epoch 1, as if killed after its first epoch."""
+    from edgedet.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    project = tmp_path_factory.mktemp("proj")
+    assert main(["train", "--data", str(tiny_synth), "--epochs", "2", "--project", str(project), *TINY]) == 0
+    run = project / "train/pafnet_lite_mbv3"
+    state = load_checkpoint(run / "weights/last.pt")
+    state["epoch"] = 1
+    save_checkpoint(state, run / "weights/last.pt")
+    lines = (run / "metrics.csv").read_text().splitlines()
+    (run / "metrics.csv").write_text("\n".join(lines[:2]) + "\n")
+    return run
+
+
+@pytest.fixture
+def run_copy(interrupted_run, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(interrupted_run, tmp_path / "run"))
+
+
+def test_resume_needs_only_the_checkpoint_and_continues_the_saved_run(run_copy, tiny_synth, monkeypatch, tmp_path):
+    from edgedet.engine.checkpoint import load_checkpoint
+
+    monkeypatch.chdir(tmp_path)  # nothing is re-resolved from the working directory
+    config = (run_copy / "config.yaml").read_text()
+    assert main(["train", "--resume", str(run_copy / "weights/last.pt"), "--quiet"]) == 0
+    assert (run_copy / "config.yaml").read_text() == config  # not the zoo YAML's 140 epochs at 320 px
+    state = load_checkpoint(run_copy / "weights/last.pt")
+    assert state["epoch"] == 2
+    assert state["config"]["model"]["imgsz"] == 96 and state["config"]["train"]["batch"] == 4
+    assert [line.split(",")[0] for line in (run_copy / "metrics.csv").read_text().splitlines()] == ["epoch", "1", "2"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_accepts_agreeing_model_data_and_device(run_copy, tiny_synth):
+    assert main(["train", "--model", "pafnet_lite_mbv3", "--data", str(tiny_synth), "--device", "cpu", "--threads",
+                 "1", "--resume", str(run_copy / "weights/last.pt"), "--quiet"]) == 0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--width", "1.0"], "--width 1.0 conflicts with the run being resumed (model.width=0.25 in "),
+    (["--imgsz", "320"], "--imgsz 320 conflicts with the run being resumed (model.imgsz=96 in "),
+    (["--epochs", "140"], "--epochs 140 conflicts with the run being resumed (train.epochs=2 in "),
+    (["--set", "train.lr=0.1"], "--set train.lr=0.1 conflicts with the run being resumed (train.lr=0.015 in "),
+    (["--model", "pafnet_r18vd"], "--model pafnet_r18vd conflicts with the run being resumed"),
+    (["--data", "/tmp"], "--data /tmp conflicts with the run being resumed (data.path="),
+    (["--project", "elsewhere"], "drop --project/--name"),
+])
+def test_resume_refuses_conflicting_flags_in_one_line(run_copy, flags, message, capsys):
+    before = (run_copy / "weights/last.pt").read_bytes()
+    assert main(["train", "--resume", str(run_copy / "weights/last.pt"), *flags, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert (run_copy / "weights/last.pt").read_bytes() == before
+
+
+def test_resume_of_a_finished_run_says_so(run_copy, capsys):
+    from edgedet.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(run_copy / "weights/last.pt")
+    state["epoch"] = 2
+    save_checkpoint(state, run_copy / "weights/last.pt")
+    assert main(["train", "--resume", str(run_copy / "weights/last.pt"), "--quiet"]) == 0
+    assert "has finished its 2 epoch(s) already; nothing to resume" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------ bad values
+@pytest.mark.parametrize("flags, message", [
+    (["--batch", "0"], "train.batch=0 is not allowed: it must be >= 1"),
+    (["--batch", "-4"], "train.batch=-4 is not allowed: it must be >= 1"),
+    (["--set", "train.lr=nan"], "train.lr=nan is not allowed: it must be > 0"),
+    (["--epochs", "0"], "train.epochs=0 is not allowed: it must be >= 1"),
+    (["--imgsz", "100"], "model.imgsz=100 is not allowed: it must be a multiple of 32"),
+    (["--imgsz", "0"], "model.imgsz=0 is not allowed: it must be a multiple of 32"),
+    (["--device", "gpu"], "train.device='gpu' is not allowed"),
+    (["--threads", "-1"], "train.threads=-1 is not allowed: it must be >= 0"),
+])
+def test_bad_train_values_are_one_line_before_any_run_directory(flags, message, tiny_synth, tmp_path, capsys):
+    rc = main(["train", "--data", str(tiny_synth), *TINY, "--project", str(tmp_path / "p"), *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "p").exists()
+
+
+def test_untrusted_pretrained_is_one_line(tiny_synth, tmp_path, capsys):
+    import torch
+
+    from tests.engine.test_checkpoint import Evil
+
+    torch.save({"model": {}, "payload": Evil()}, tmp_path / "EVIL.pt")
+    rc = main(["train", "--data", str(tiny_synth), *TINY, "--project", str(tmp_path / "p"),
+               "--set", f"model.pretrained={tmp_path / 'EVIL.pt'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "model.pretrained: Refusing to load" in err and "Traceback" not in err
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("cmd, flags, message", [
+    ("eval", ["--imgsz", "100"], "model.imgsz=100 is not allowed"),
+    ("eval", ["--device", "gpu"], "train.device='gpu' is not allowed"),
+    ("export", ["--imgsz", "0"], "model.imgsz=0 is not allowed"),
+    ("export", ["--threads", "-2"], "train.threads=-2 is not allowed"),
+])
+def test_eval_and_export_check_values_in_the_same_place(interrupted_run, tiny_synth, cmd, flags, message, capsys,
+                                                        tmp_path):
+    extra = ["--data", str(tiny_synth)] if cmd == "eval" else ["--out", str(tmp_path / "x")]
+    assert main([cmd, str(interrupted_run / "weights/last.pt"), *extra, *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_eval_on_a_dataset_with_other_classes_is_one_line(interrupted_run, tiny_synth, tmp_path, capsys):
+    """13-class checkpoint, 3-class dataset: a clear error, not an IndexError."""
+    import json
+
+    (tmp_path / "d3/annotations").mkdir(parents=True)
+    (tmp_path / "d3/images").symlink_to(Path(tiny_synth) / "images")
+    gt = json.loads((Path(tiny_synth) / "annotations/instances_val.json").read_text())
+    keep = {c["id"] for c in gt["categories"][:3]}
+    gt["categories"] = gt["categories"][:3]
+    gt["annotations"] = [a for a in gt["annotations"] if a["category_id"] in keep]
+    (tmp_path / "d3/annotations/instances_val.json").write_text(json.dumps(gt))
+    assert main(["eval", str(interrupted_run / "weights/last.pt"), "--data", str(tmp_path / "d3")]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on 13 classes" in err and "has 3" in err and len(err.strip().splitlines()) == 1
+
+
+def test_closed_stdout_pipe_exits_quietly(tiny_synth, tmp_path):
+    """`edgedet data stats D | head`: the reader goes away; no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgedet.cli", "data", "stats", str(tiny_synth), "--png",
+                             str(tmp_path / "s.png")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -56,3 +56,52 @@ def test_every_zoo_preset_has_a_yaml_and_back():
     from edgedet.models.zoo import PRESETS
 
     assert set(PRESETS) == set(available_models())
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch=0", "train.batch=0 is not allowed: it must be >= 1"),
+    ("train.batch=-4", "train.batch=-4 is not allowed: it must be >= 1"),
+    ("train.lr=nan", "train.lr=nan is not allowed: it must be > 0"),
+    ("train.lr=0", "train.lr=0.0 is not allowed: it must be > 0"),
+    ("train.epochs=0", "train.epochs=0 is not allowed: it must be >= 1"),
+    ("model.imgsz=100", "model.imgsz=100 is not allowed: it must be a multiple of 32 from 32 to 4096"),
+    ("model.imgsz=0", "model.imgsz=0 is not allowed: it must be a multiple of 32"),
+    ("train.device=gpu", "train.device='gpu' is not allowed: it must be '' (auto), 'cpu', 'cuda'"),
+    ("data.flip=1.5", "data.flip=1.5 is not allowed: it must be [0, 1]"),
+    ("data.multiscale=[416,256]", "data.multiscale=[416, 256] is not allowed"),
+    ("train.milestones=[0.5,2]", "train.milestones=[0.5, 2.0] is not allowed: it must be fractions"),
+    ("train.threads=-1", "train.threads=-1 is not allowed: it must be >= 0"),
+    ("train.optimizer=adam", "train.optimizer='adam' is not allowed: it must be 'sgd' or 'adamw'"),
+])
+def test_out_of_range_value_names_field_value_and_range(override, message):
+    with pytest.raises(ConfigError) as info:
+        resolve("pafnet_lite_mbv3", [override])
+    assert message in str(info.value)
+
+
+def test_accepted_edge_values():
+    cfg = resolve("pafnet_lite_mbv3", ["train.batch=1", "model.imgsz=32", "data.flip=1", "train.device=cuda:1",
+                                       "data.multiscale=[0,0]", "train.threads=3"])
+    assert (cfg.train.batch, cfg.model.imgsz, cfg.train.device, cfg.train.threads) == (1, 32, "cuda:1", 3)
+
+
+def test_validate_config_catches_values_set_in_python():
+    from edgedet.config.schema import validate_config
+
+    cfg = RunConfig()
+    cfg.train.batch = 0
+    with pytest.raises(ConfigError, match="train.batch=0"):
+        validate_config(cfg)
+
+
+def test_imgsz_override_scales_the_multiscale_range():
+    base = resolve("pafnet_lite_mbv3")
+    assert (base.model.imgsz, base.data.multiscale) == (320, (256, 416))
+    # 256 * 128/320 = 102.4 -> 96, 416 * 128/320 = 166.4 -> 160: multiples of 32 around the training size
+    assert resolve("pafnet_lite_mbv3", ["model.imgsz=128"]).data.multiscale == (96, 160)
+    assert resolve("pafnet_lite_mbv3", ["model.imgsz=640"]).data.multiscale == (512, 832)
+    assert resolve("pafnet_lite_mbv3", ["model.imgsz=32"]).data.multiscale == (32, 32)  # never below 32
+    # an explicit range wins, in either order; off stays off
+    assert resolve("pafnet_lite_mbv3", ["data.multiscale=[64,128]", "model.imgsz=96"]).data.multiscale == (64, 128)
+    assert resolve("pafnet_lite_mbv3", ["model.imgsz=96", "data.multiscale=[0,0]"]).data.multiscale == (0, 0)
+    assert resolve("pafnet_lite_mbv3", ["model.imgsz=320"]).data.multiscale == (256, 416)

@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 import torch
@@ -81,3 +82,36 @@ def test_kill_during_save_leaves_loadable_file(tmp_path):
         proc.wait()
         state = load_checkpoint(path)
         assert state["w"].shape == (200_000,)
+
+
+def test_stale_temp_files_are_removed_on_the_next_save(tmp_path):
+    """A killed writer's temp file goes on the next save; a live writer's temp and other checkpoints stay."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = tmp_path / f".last.pt.{dead.pid}.k2j4x8q1.tmp"
+        stale.write_bytes(b"x" * 1000)  # what SIGKILL during torch.save leaves
+        legacy = tmp_path / ".last.pt.abcd_123.tmp"  # a pre-pid name, two hours old
+        legacy.write_bytes(b"x")
+        os.utime(legacy, (time.time() - 7200, time.time() - 7200))
+        concurrent = tmp_path / f".last.pt.{live.pid}.q9w8e7r6.tmp"
+        concurrent.write_bytes(b"being written")
+        save_checkpoint({"epoch": 5}, tmp_path / "best.pt")
+        best_bytes = (tmp_path / "best.pt").read_bytes()
+        assert stale.exists()  # a save of best.pt leaves last.pt's temp files alone
+
+        save_checkpoint({"epoch": 6}, tmp_path / "last.pt")
+
+        assert not stale.exists() and not legacy.exists()
+        assert concurrent.read_bytes() == b"being written"
+        assert (tmp_path / "best.pt").read_bytes() == best_bytes
+        assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 5
+        assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 6
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["best.pt", "last.pt", concurrent.name])
+    finally:
+        live.kill()
+        live.wait()

@@ -110,3 +110,98 @@ def test_training_survives_bad_entries_with_one_counted_warning(tiny_synth, tmp_
     text = caplog.text
     assert "Skipping 1 bad dataset entries" in text
     assert "corrupt" in text.lower() or "unreadable" in text.lower()
+
+
+def test_out_of_range_config_fails_before_the_run_directory(tiny_synth, tmp_path):
+    from edgedet.config import ConfigError
+
+    cfg = tiny_config(tiny_synth)
+    cfg.train.batch = 0  # would silently make the lr 0
+    with pytest.raises(ConfigError, match=r"train.batch=0 is not allowed: it must be >= 1"):
+        Trainer(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_untrusted_pretrained_file_is_a_checkpoint_error(tiny_synth, tmp_path):
+    from edgedet.engine.checkpoint import CheckpointError
+    from tests.engine.test_checkpoint import Evil
+
+    evil = tmp_path / "EVIL.pt"
+    torch.save({"model": {}, "payload": Evil()}, evil)
+    cfg = tiny_config(tiny_synth)
+    cfg.model.pretrained = str(evil)
+    with pytest.raises(CheckpointError, match=r"^model.pretrained: Refusing to load .*EVIL.pt"):
+        Trainer(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_another_config_is_refused_by_name(tiny_synth, tmp_path):
+    """A resume whose config differs from the saved one names the fields, instead of a size-mismatch traceback."""
+    from edgedet.engine.checkpoint import CheckpointError
+
+    Trainer(tiny_config(tiny_synth, epochs=2), tmp_path / "r", progress=False).fit(stop_at=1)
+    other = tiny_config(tiny_synth, epochs=2)
+    other.model.width = 0.5
+    with pytest.raises(CheckpointError, match=r"different config \(model.width\)"):
+        Trainer(other, tmp_path / "r", resume=tmp_path / "r/weights/last.pt", progress=False)
+    # where and how fast it runs may change
+    same = tiny_config(tiny_synth, epochs=2, threads=1)
+    same.data.workers = 1
+    tr = Trainer(same, tmp_path / "r", resume=tmp_path / "r/weights/last.pt", progress=False)
+    assert tr.start_epoch == 1
+
+
+def test_resume_config_keeps_the_saved_run_and_names_a_conflicting_flag(tiny_synth, tmp_path):
+    from edgedet.config import ConfigError
+    from edgedet.engine.trainer import resume_config
+
+    Trainer(tiny_config(tiny_synth, epochs=2), tmp_path / "r", progress=False).fit(stop_at=1)
+    ckpt = tmp_path / "r/weights/last.pt"
+    cfg, state = resume_config(ckpt, ["train.device=cpu", "train.threads=2", f"data.path={tiny_synth}",
+                                      "model.imgsz=96"])
+    assert (cfg.model.width, cfg.model.imgsz, cfg.train.epochs, cfg.train.batch) == (0.25, 96, 2, 4)
+    assert cfg.train.threads == 2 and state["epoch"] == 1
+    with pytest.raises(ConfigError, match=r"^--imgsz 128 conflicts with the run being resumed \(model.imgsz=96 "):
+        resume_config(ckpt, ["model.imgsz=128"], ["--imgsz 128"])
+    with pytest.raises(ConfigError, match=r"--data /elsewhere conflicts .*\(data.path="):
+        resume_config(ckpt, ["data.path=/elsewhere"], ["--data /elsewhere"])
+
+
+def test_multiscale_batches_follow_the_training_size(tiny_synth, tmp_path, monkeypatch):
+    """The YAML's 256-416 range at 320 px becomes 64-128 at 96 px: every batch is trained near --imgsz."""
+    from edgedet.config import apply_overrides
+    from edgedet.data import dataset
+
+    sizes = []
+    real = dataset.rescale_batch
+
+    def record(images, targets, size):
+        sizes.append(size)
+        return real(images, targets, size)
+
+    monkeypatch.setattr(dataset, "rescale_batch", record)
+    cfg = tiny_config(tiny_synth, epochs=1, max_iters=3, eval_interval=0)
+    cfg.model.imgsz, cfg.data.multiscale = 320, (256, 416)  # as models/pafnet_lite_mbv3.yaml
+    cfg = apply_overrides(cfg, ["model.imgsz=96"])  # what `--imgsz 96` does
+    Trainer(cfg, tmp_path / "r", progress=False).fit()
+    assert len(sizes) == 3 and set(sizes) <= {64, 96, 128}
+
+
+def test_loader_workers_and_threads_follow_the_cores(tiny_synth, tmp_path, monkeypatch, caplog):
+    import logging
+
+    from edgedet.engine import threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    cfg = tiny_config(tiny_synth)
+    cfg.data.workers = 4
+    before = torch.get_num_threads()
+    try:
+        with caplog.at_level(logging.INFO, logger="edgedet"):
+            tr = Trainer(cfg, tmp_path / "r", progress=False)
+        assert tr.data_cfg.workers == 1 and torch.get_num_threads() == 1
+        assert cfg.data.workers == 4  # the config (and config.yaml) keeps what was asked for
+        assert sum("loader worker" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        torch.set_num_threads(before)
