@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import pickle
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -304,7 +305,15 @@ def _load_pretrained(model: torch.nn.Module, path: str) -> None:
     shape are loaded, the rest keep their initialisation."""
     if not Path(path).is_file():
         raise ValueError(f"model.pretrained: file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights only" not in str(e).lower():  # not a torch file at all (e.g. "invalid load key")
+            raise ValueError(f"model.pretrained: cannot read {path} as a torch state dict ({e})") from None
+        raise ValueError(f"model.pretrained: refusing {path}: it holds pickled Python objects, not just tensors "
+                         f"({str(e).splitlines()[0]}); re-save its state_dict from a trusted session") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(f"model.pretrained: cannot read {path} as a torch state dict ({e})") from None
     for key in ("model", "state_dict", "ema"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

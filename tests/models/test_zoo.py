@@ -54,6 +54,23 @@ def test_pretrained_round_trip(tmp_path):
         build_model(cfg)
 
 
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pretrained_refuses_pickled_code_with_a_value_error(tmp_path):
+    """Anything that builds a model (train, export --model) gets one readable error, not an UnpicklingError."""
+    torch.save({"model": _Evil()}, tmp_path / "evil.pt")
+    cfg = ModelConfig(name="pafnet_lite_mbv3", num_classes=2, width=0.25, pretrained=str(tmp_path / "evil.pt"))
+    with pytest.raises(ValueError, match="model.pretrained: refusing .*pickled"):
+        build_model(cfg)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    cfg.pretrained = str(tmp_path / "junk.pt")
+    with pytest.raises(ValueError, match="model.pretrained: cannot read"):
+        build_model(cfg)
+
+
 @pytest.mark.parametrize("name", ["pafnet_lite_mbv3", "pafnet_r50vd", "pafnet_r18vd"])
 def test_yaml_configs_load_and_build(name):
     cfg = load_yaml(MODELS_DIR / f"{name}.yaml")
