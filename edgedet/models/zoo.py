@@ -308,7 +308,7 @@ def _load_pretrained(model: torch.nn.Module, path: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights only" not in str(e).lower():  # not a torch file at all (e.g. "invalid load key")
+        if "global" not in str(e).lower():  # no code object named: junk bytes, not a pickled payload
             raise ValueError(f"model.pretrained: cannot read {path} as a torch state dict ({e})") from None
         raise ValueError(f"model.pretrained: refusing {path}: it holds pickled Python objects, not just tensors "
                          f"({str(e).splitlines()[0]}); re-save its state_dict from a trusted session") from None
