@@ -2,7 +2,7 @@
 
 Entry point: :func:`edgedet.export.api.export` (also ``edgedet.export.export``) writes one directory per
 format x precision (``out/onnx_fp32/``, ``out/onnx_int8/``, ``out/tflite_fp16/`` ...) holding the model file(s),
-``edgedet.json`` (:mod:`edgedet.export.metadata`) and ``parity.json`` (:mod:`edgedet.export.parity`).
+``edgedet.json`` (:mod:`edgedet.deploy.schema`) and ``parity.json`` (:mod:`edgedet.export.parity`).
 
 Exporter contract (table ``FORMAT_EXPORTERS`` in :mod:`edgedet.export.api`)::
 
@@ -15,7 +15,7 @@ its file(s) into ``ctx.out_dir`` and returns ``ExportArtifact(model_file, metada
 ``ctx.onnx_fp32()`` for a cached, simplified fp32 ONNX file.
 
 This package's ``__init__`` imports nothing heavy: :mod:`edgedet.runtime` imports
-:mod:`edgedet.export.metadata` without torch.
+:mod:`edgedet.deploy.schema` without torch.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Exporter contract (the table :data:`FORMAT_EXPORTERS`; each entry imports its mo
 * build the metadata with ``ctx.make_metadata(model_file, layout="NCHW"|"NHWC", extra={...})`` (embed it in the
   file when the format allows) and return ``ExportArtifact(model_file, metadata)``;
 * ``ctx.onnx_fp32()`` returns a cached, simplified fp32 ONNX (opset 17) of ``ctx.graph`` for ONNX-based
-  converters; ``ctx.calib`` is float32 ``[n, 3, S, S]`` NCHW through :mod:`edgedet.preprocess` (int8 only);
+  converters; ``ctx.calib`` is float32 ``[n, 3, S, S]`` NCHW through :mod:`edgedet.deploy.preprocess` (int8 only);
 * a missing heavy dependency raises ``ImportError`` naming the pip extra (``pip install 'edgedet[tflite]'``).
 
 The API then writes ``edgedet.json`` and ``parity.json`` (runs the file through :mod:`edgedet.runtime`).
@@ -29,10 +29,10 @@ from torch import nn
 
 from edgedet.export import onnx_export
 from edgedet.export.calib import describe_source, load_calibration_images, load_images_bgr
-from edgedet.export.metadata import build_metadata, write_metadata
+from edgedet.deploy.schema import build_metadata, write_metadata
 from edgedet.export.parity import check_parity, synthetic_images_bgr
 from edgedet.models.base import Detector
-from edgedet.preprocess import preprocess_bgr
+from edgedet.deploy.preprocess import preprocess_bgr
 
 INPUT_NAME = "images"
 SUPPORTED_PRECISIONS: dict[str, tuple[str, ...]] = {
@@ -190,7 +190,7 @@ def _calibration(source: Any, n: int, method: str, imgsz: int) -> tuple[np.ndarr
         raise ValueError(f"calib_method '{method}' is not one of {list(CALIB_METHODS)}")
     calib = load_calibration_images(source, n, imgsz)
     summary = {"n_images": len(calib), "source": describe_source(source), "method": method,
-               "preprocess": "edgedet.preprocess.preprocess_bgr"}
+               "preprocess": "edgedet.deploy.preprocess.preprocess_bgr"}
     return calib, summary
 
 

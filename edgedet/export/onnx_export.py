@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgedet.export.metadata import ONNX_METADATA_KEY
+from edgedet.deploy.schema import ONNX_METADATA_KEY
 
 if TYPE_CHECKING:
     from edgedet.export.api import ExportArtifact, ExportContext

@@ -36,7 +36,7 @@ import torch
 
 from edgedet.export.calib import read_bgr
 from edgedet.models.base import Detector
-from edgedet.preprocess import preprocess_bgr
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.runtime import load
 from edgedet.runtime.decode import decode_outputs
 from edgedet.runtime.nms import box_iou_xyxy

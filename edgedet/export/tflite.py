@@ -173,7 +173,7 @@ def convert_int8(
     """PT2E full-integer int8 with a float tail (module docstring); returns notes for ``edgedet.json``.
 
     Args:
-        calib_nchw: float32 ``[N, 3, S, S]`` through :mod:`edgedet.preprocess`; run one image at a time.
+        calib_nchw: float32 ``[N, 3, S, S]`` through :mod:`edgedet.deploy.preprocess`; run one image at a time.
     """
     litert_torch = _require_litert()
     from litert_torch.quantize.quant_config import QuantConfig

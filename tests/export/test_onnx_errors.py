@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 from edgedet.export.api import export
-from edgedet.export.metadata import METADATA_FILE
+from edgedet.deploy.schema import METADATA_FILE
 from edgedet.runtime import load, require
 from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from edgedet import __version__
-from edgedet.export.metadata import (
+from edgedet.deploy.schema import (
     METADATA_FILE,
     build_metadata,
     file_sha256,
@@ -16,7 +16,7 @@ from edgedet.export.metadata import (
     read_metadata,
     write_metadata,
 )
-from edgedet.preprocess import MEAN, PAD_VALUE, STD
+from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
 
 OUTPUTS = [{"name": "boxes", "shape": [1, 100, 4], "dtype": "float32"},
            {"name": "scores", "shape": [1, 100], "dtype": "float32"},
@@ -74,7 +74,7 @@ def _write_raw(tmp_path, meta):
     (lambda m: m.update(format="coreml"), "format 'coreml' is not one of"),
     (lambda m: m["input"].update(layout="CHW"), "layout 'CHW'"),
     (lambda m: m["input"].update(shape=[1, 3, 640, 640]), "does not match size 320"),
-    (lambda m: m["preprocess"].update(mean=[0.5, 0.5, 0.5]), r"preprocess.mean .* edgedet.preprocess"),
+    (lambda m: m["preprocess"].update(mean=[0.5, 0.5, 0.5]), r"preprocess.mean .* \(edgedet\.deploy\.preprocess\)"),
     (lambda m: m["preprocess"]["letterbox"].update(pad_value=0), "preprocess.letterbox"),
     (lambda m: m["preprocess"].update(color="bgr"), "preprocess.color"),
     (lambda m: m.update(schema_version=99), "newer than this edgedet"),
