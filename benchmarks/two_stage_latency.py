@@ -30,10 +30,10 @@ from export_table import interleaved  # noqa: E402
 from edgedet import runtime  # noqa: E402
 from edgedet.config.schema import ModelConfig  # noqa: E402
 from edgedet.data import SYNTH_CLASS_NAMES, ensure_synth, load_dataset  # noqa: E402
+from edgedet.deploy.preprocess import preprocess_bgr  # noqa: E402
 from edgedet.engine.checkpoint import load_detector  # noqa: E402
 from edgedet.export.api import export  # noqa: E402
 from edgedet.models.zoo import build_model  # noqa: E402
-from edgedet.deploy.preprocess import preprocess_bgr  # noqa: E402
 
 
 def main() -> None:

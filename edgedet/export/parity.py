@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 import torch
 
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.export.calib import read_bgr
 from edgedet.models.base import Detector
-from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.runtime import load
 from edgedet.runtime.decode import decode_outputs
 from edgedet.runtime.nms import box_iou_xyxy

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from edgedet import __version__
+from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
 from edgedet.deploy.schema import (
     METADATA_FILE,
     build_metadata,
@@ -16,7 +17,6 @@ from edgedet.deploy.schema import (
     read_metadata,
     write_metadata,
 )
-from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
 
 OUTPUTS = [{"name": "boxes", "shape": [1, 100, 4], "dtype": "float32"},
            {"name": "scores", "shape": [1, 100], "dtype": "float32"},

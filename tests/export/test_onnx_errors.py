@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from edgedet.export.api import export
 from edgedet.deploy.schema import METADATA_FILE
+from edgedet.export.api import export
 from edgedet.runtime import load, require
 from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
 

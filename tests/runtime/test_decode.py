@@ -69,7 +69,7 @@ def test_anchor_decode_matches_the_dense_detector_postprocess(name, thr):
     spec = model.decode_spec()
     ours = decode_outputs([o.numpy() for o in out], spec, thr, imgsz=128)
     for (boxes, scores, labels), r in zip(ours, ref):
-        assert 10 <= len(scores) <= spec["max_det"]
+        assert 10 <= len(scores) <= spec.max_det
         a, b = _canonical(boxes, scores, labels), _canonical(r["boxes"].numpy(), r["scores"].numpy(),
                                                               r["labels"].numpy())
         np.testing.assert_allclose(a[1], b[1], atol=1e-6)
