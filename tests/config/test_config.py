@@ -56,3 +56,16 @@ def test_every_zoo_preset_has_a_yaml_and_back():
     from edgedet.models.zoo import PRESETS
 
     assert set(PRESETS) == set(available_models())
+
+
+def test_zoo_configs_are_package_data_and_models_links_to_them():
+    from pathlib import Path
+
+    import edgedet
+    from edgedet.config.io import MODELS_DIR
+
+    package = Path(edgedet.__file__).resolve().parent
+    assert MODELS_DIR == package / "configs"  # inside the package: a wheel ships them (tests/deploy/test_wheel.py)
+    top = package.parent / "models"  # the checkout's folder users read
+    assert top.resolve() == MODELS_DIR
+    assert sorted(p.stem for p in top.glob("*.yaml")) == available_models()
