@@ -20,7 +20,7 @@ def test_topk_boxes_threshold_and_duplicate_peaks():
                       [[0, 0, 8, 8], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]], np.float32)
     scores = np.array([[0.9, 0.85, 0.8, 0.6, 0.2], [0.5, 0.0, 0.0, 0.0, 0.0]], np.float32)
     labels = np.array([[1, 1, 2, 0, 1], [2, 0, 0, 0, 0]], np.float32)
-    spec = {"type": "topk_boxes", "topk": 5}
+    spec = {"type": "topk_boxes"}
     (b0, s0, l0), (_, s1, l1) = decode_outputs([boxes, scores, labels], spec, 0.25)
     # entry 1 duplicates entry 0 (same label, IoU 0.95); entry 2 has another label; entry 4 is below 0.25
     np.testing.assert_array_equal(s0, np.float32([0.9, 0.8, 0.6]))
