@@ -10,6 +10,9 @@ Python 3.10 is found through ``$EDGEDET_PY310`` (a path), ``python3.10`` on ``PA
 (``$(pyenv root)/versions/3.10.*/bin/python3.10``). Worker scripts live in ``edgedet/deploy/_py310/`` and run
 as plain scripts that import nothing from edgedet (``lite_server.py``: a ``.nb`` through ``MobileConfig``);
 ``paddle_lite_opt`` is the venv's own console script (:func:`toolchain_bin`).
+
+Here, in :mod:`edgedet.deploy` (stdlib only), because both sides use it: :mod:`edgedet.export.paddle_lite` runs
+``paddle_lite_opt`` and :mod:`edgedet.runtime.paddle_lite` runs ``.nb`` files through ``lite_server.py``.
 """
 
 from __future__ import annotations
