@@ -64,12 +64,13 @@ class _Spec:
                                      f"(see edgedet.runtime.decode); {_FIX}")
                 continue
             kwargs[name] = _check(data[name], hints[name], f"{where}.{name}")
-        spec = cls(**kwargs)
-        spec.validate(where)
-        return spec
+        return cls(**kwargs)  # __post_init__ checks values, naming the field by its place in edgedet.json
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self, where: str = "decode") -> None:
-        """Value checks beyond types; subclasses add theirs."""
+        """Value checks beyond types (run on construction); subclasses add theirs."""
 
 
 def _copy(value: Any) -> Any:

@@ -144,7 +144,7 @@ class DenseDetector(Detector):
         outputs = ["cls_logits", "box_deltas"] + (["quality_logits"] if self.quality != "none" else [])
         return AnchorDeltasSpec(
             num_classes=self.num_classes,
-            priors=GridPriorsSpec.from_dict(self.prior_generator.spec(sizes), "priors"),
+            priors=GridPriorsSpec.from_dict(self.prior_generator.spec(sizes), "decode.priors"),
             outputs=outputs,
             quality=self.quality,
             means=[float(m) for m in self.coder.means],

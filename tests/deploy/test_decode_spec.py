@@ -94,3 +94,10 @@ def test_predict_defaults_share_one_threshold():
 
     for fn in (Predictor.predict, Detector.predict):
         assert inspect.signature(fn).parameters["score_thr"].default == PREDICT_SCORE_THR == 0.25
+
+
+def test_constructing_a_bad_spec_fails_at_once():
+    with pytest.raises(ValueError, match=r"decode.stds must have 4 values"):
+        TwoStageSpec(num_classes=2, level_counts=[3], rpn_nms_iou=0.7, rpn_max_test=2, stds=[0.1])
+    with pytest.raises(ValueError, match=r"decode.priors: 1 strides but 2 feat_sizes"):
+        GridPriorsSpec("grid_points", [8], [[2, 2], [1, 1]])
