@@ -52,15 +52,11 @@ SCHEDULES = {
 
 
 def host_latency_ms(predictor, imgsz: int, runs: int = 20, warmup: int = 3) -> dict[str, float]:
+    from edgedet.bench import latency_stats, time_calls
+
     x = np.random.default_rng(0).standard_normal((1, 3, imgsz, imgsz)).astype(np.float32)
-    for _ in range(warmup):
-        predictor.run(x)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        predictor.run(x)
-        times.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": float(np.median(times)), "mean_ms": float(np.mean(times))}
+    stats = latency_stats(time_calls(predictor.run, x, warmup=warmup, runs=runs))
+    return {"p50_ms": stats.p50_ms, "mean_ms": stats.mean_ms}
 
 
 def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, calib_n: int, threads: int = 1,

@@ -1,7 +1,7 @@
 """Label assigners and samplers: which prior learns from which GT box."""
 
 from edgedet.assigners.atss import ATSSAssigner
-from edgedet.assigners.base import AssignResult, DenseAssigner
+from edgedet.assigners.base import Assigner, AssignResult
 from edgedet.assigners.dynamic_atss import DynamicATSSAssigner
 from edgedet.assigners.max_iou import MaxIoUAssigner
 from edgedet.assigners.noisy_anchor import NoisyAnchorAssigner, TopNAssigner
@@ -17,7 +17,7 @@ from edgedet.assigners.samplers import (
 __all__ = [
     "ATSSAssigner",
     "AssignResult",
-    "DenseAssigner",
+    "Assigner",
     "DynamicATSSAssigner",
     "InstanceBalancedPosSampler",
     "IoUBalancedNegSampler",

@@ -12,8 +12,8 @@ from torch import Tensor
 
 from edgedet.assigners.base import (
     DEFAULT_CHUNK_ELEMS,
+    Assigner,
     AssignResult,
-    DenseAssigner,
     _rows_per_chunk,
     empty_result,
     max_iou_per_prior,
@@ -141,7 +141,7 @@ def _anchor_iou_of_matched(priors: Tensor, gt_boxes: Tensor, gt_inds: Tensor) ->
     return out
 
 
-class ATSSAssigner(DenseAssigner):
+class ATSSAssigner(Assigner):
     """ATSS: per GT the ``topk`` nearest priors of each level are candidates; positives have IoU >=
     mean + std of the candidates' IoUs and their centre inside the GT. A prior positive for several GTs
     goes to the highest IoU (lowest GT index on a tie). ``max_overlaps`` is the IoU with the matched GT
@@ -156,11 +156,13 @@ class ATSSAssigner(DenseAssigner):
         self.ignore_iof_thr = float(ignore_iof_thr)
         self.max_chunk_elems = max_chunk_elems
 
-    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_boxes: Tensor, gt_labels: Tensor,
+    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_boxes: Tensor, gt_labels: Tensor, *,
+               pred_boxes: Tensor | None = None, pred_scores: Tensor | None = None,
                gt_boxes_ignore: Tensor | None = None) -> AssignResult:
         """Args:
             priors: Float[P, 4] xyxy, levels concatenated. num_level_priors: priors per level (sums to P).
-            gt_boxes: Float[G, 4] xyxy. gt_labels: Long[G]. gt_boxes_ignore: optional Float[I, 4].
+            gt_boxes: Float[G, 4] xyxy. gt_labels: Long[G]. pred_boxes, pred_scores: unused.
+            gt_boxes_ignore: optional Float[I, 4].
         """
         p = priors.shape[0]
         if gt_boxes.shape[0] == 0 or p == 0:
@@ -172,7 +174,3 @@ class ATSSAssigner(DenseAssigner):
         gt_inds = resolve_positives(p, cand, pos, score)
         return finish(priors, gt_boxes, gt_labels, gt_inds, excluded,
                       _anchor_iou_of_matched(priors, gt_boxes, gt_inds))
-
-    def assign_dense(self, priors, num_level_priors, gt_boxes, gt_labels, pred_boxes, cls_scores,
-                     gt_boxes_ignore=None) -> AssignResult:
-        return self.assign(priors, num_level_priors, gt_boxes, gt_labels, gt_boxes_ignore)

@@ -1,4 +1,4 @@
-"""The assignment result shared by every assigner, and memory-bounded pairwise helpers.
+"""The assignment result and the `assign` protocol shared by every assigner, and memory-bounded reductions.
 
 Memory bound: nothing here materialises a ``num_gts x num_priors`` matrix when ``max_chunk_elems`` is smaller;
 work is done over chunks of GT rows of at most ``max_chunk_elems`` pairs, and only per-prior / per-GT reductions
@@ -11,19 +11,20 @@ lower prior index for a GT's k nearest / top-N priors).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from edgedet.structures.boxes import pairwise_box_iof_xyxy, pairwise_box_iou_xyxy
+
 __all__ = [
     "DEFAULT_CHUNK_ELEMS",
     "AssignResult",
-    "DenseAssigner",
+    "Assigner",
     "empty_result",
     "max_iou_per_prior",
-    "pairwise_iof",
-    "pairwise_iou",
     "smallest_k_indices",
 ]
 
@@ -53,10 +54,6 @@ class AssignResult:
         return int(self.gt_inds.numel())
 
     @property
-    def pos_mask(self) -> Tensor:
-        return self.gt_inds > 0
-
-    @property
     def neg_mask(self) -> Tensor:
         return self.gt_inds == 0
 
@@ -76,29 +73,6 @@ def empty_result(num_priors: int, device: torch.device | None = None) -> AssignR
         max_overlaps=torch.zeros(num_priors, device=device),
         labels=torch.full((num_priors,), -1, dtype=torch.long, device=device),
     )
-
-
-def _inter(a: Tensor, b: Tensor) -> Tensor:
-    """Intersection areas ``[len(a), len(b)]`` computed in place to keep at most two matrices alive."""
-    iw = torch.minimum(a[:, None, 2], b[None, :, 2]).sub_(torch.maximum(a[:, None, 0], b[None, :, 0])).clamp_(min=0)
-    ih = torch.minimum(a[:, None, 3], b[None, :, 3]).sub_(torch.maximum(a[:, None, 1], b[None, :, 1])).clamp_(min=0)
-    return iw.mul_(ih)
-
-
-def _area(b: Tensor) -> Tensor:
-    return (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-
-
-def pairwise_iou(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
-    """IoU ``[len(a), len(b)]`` of xyxy boxes; the full matrix (call on chunks for bounded memory)."""
-    inter = _inter(a, b)
-    union = (_area(a)[:, None] + _area(b)[None, :]).sub_(inter).clamp_(min=eps)
-    return inter.div_(union)
-
-
-def pairwise_iof(a: Tensor, b: Tensor, eps: float = 1e-6) -> Tensor:
-    """Intersection over the area of ``a`` (foreground), ``[len(a), len(b)]``."""
-    return _inter(a, b).div_(_area(a).clamp(min=eps)[:, None])
 
 
 def _rows_per_chunk(num_cols: int, max_chunk_elems: int | None) -> int:
@@ -121,7 +95,7 @@ def max_iou_per_prior(
     rows = _rows_per_chunk(p, max_chunk_elems)
     for start in range(0, gts.shape[0], rows):
         chunk = gts[start:start + rows]
-        m = pairwise_iof(priors, chunk).T if iof else pairwise_iou(chunk, priors)  # [g, P]
+        m = pairwise_box_iof_xyxy(priors, chunk).T if iof else pairwise_box_iou_xyxy(chunk, priors)  # [g, P]
         val, idx = _max_first(m, dim=0)
         better = (val > best) | (arg < 0)  # strict: an earlier chunk (lower GT index) keeps ties
         best = torch.where(better, val, best)
@@ -155,21 +129,30 @@ def smallest_k_indices(values: Tensor, k: int) -> Tensor:
     return torch.nonzero(take, as_tuple=False)[:, 1].reshape(r, k)
 
 
-class DenseAssigner:
-    """Protocol of the assigners a dense (one-stage) detector can use interchangeably.
+class Assigner:
+    """The protocol every assigner keeps, so that any criterion can use any of them.
 
-    ``assign_dense`` receives everything any of them needs; each uses what its method defines.
+    Each assigner uses what its method defines and ignores the rest: :class:`MaxIoUAssigner` ignores
+    ``num_level_priors``; only the dynamic (predicted-IoU) and NoisyAnchor assigners read ``pred_boxes`` /
+    ``pred_scores``.
     """
 
-    def assign_dense(
+    def assign(
         self,
         priors: Tensor,
-        num_level_priors: list[int],
+        num_level_priors: Sequence[int] | None,
         gt_boxes: Tensor,
         gt_labels: Tensor,
-        pred_boxes: Tensor,
-        cls_scores: Tensor,
+        *,
+        pred_boxes: Tensor | None = None,
+        pred_scores: Tensor | None = None,
         gt_boxes_ignore: Tensor | None = None,
     ) -> AssignResult:
-        """Args: priors Float[P, 4] xyxy; pred_boxes Float[P, 4] decoded, detached; cls_scores Float[P, C] sigmoid."""
+        """Args:
+            priors: Float[P, 4] xyxy input px, levels concatenated. num_level_priors: priors per level (sums to P).
+            gt_boxes: Float[G, 4] xyxy input px. gt_labels: Long[G].
+            pred_boxes: Float[P, 4] xyxy decoded predictions (detached inside).
+            pred_scores: Float[P, C] sigmoid class scores (detached inside).
+            gt_boxes_ignore: optional Float[I, 4] xyxy regions whose priors are ignored.
+        """
         raise NotImplementedError

@@ -14,13 +14,13 @@ from edgedet.assigners.atss import (
     resolve_positives,
     select_by_adaptive_threshold,
 )
-from edgedet.assigners.base import DEFAULT_CHUNK_ELEMS, AssignResult, DenseAssigner, empty_result
+from edgedet.assigners.base import DEFAULT_CHUNK_ELEMS, Assigner, AssignResult, empty_result
 from edgedet.structures.boxes import elementwise_box_iou_xyxy
 
 __all__ = ["DynamicATSSAssigner"]
 
 
-class DynamicATSSAssigner(DenseAssigner):
+class DynamicATSSAssigner(Assigner):
     """Candidates as in ATSS (``topk`` nearest centres per level). For each candidate
     ``combined = IoU(pred, gt) + IoU(anchor, gt)``; threshold ``(mean_pred + mean_anchor) + (std_pred +
     std_anchor)`` (the sum of the stds, not the std of the sum). Positive: combined >= threshold and the
@@ -36,14 +36,17 @@ class DynamicATSSAssigner(DenseAssigner):
         self.ignore_iof_thr = float(ignore_iof_thr)
         self.max_chunk_elems = max_chunk_elems
 
-    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_boxes: Tensor, gt_labels: Tensor,
-               pred_boxes: Tensor, gt_boxes_ignore: Tensor | None = None) -> AssignResult:
+    def assign(self, priors: Tensor, num_level_priors: Sequence[int], gt_boxes: Tensor, gt_labels: Tensor, *,
+               pred_boxes: Tensor | None = None, pred_scores: Tensor | None = None,
+               gt_boxes_ignore: Tensor | None = None) -> AssignResult:
         """Args:
             priors: Float[P, 4] xyxy. num_level_priors: per level, sums to P. gt_boxes: Float[G, 4] xyxy.
-            gt_labels: Long[G]. pred_boxes: Float[P, 4] xyxy decoded predictions (detached inside).
-            gt_boxes_ignore: optional Float[I, 4].
+            gt_labels: Long[G]. pred_boxes: Float[P, 4] xyxy decoded predictions (required; detached inside).
+            pred_scores: unused. gt_boxes_ignore: optional Float[I, 4].
         """
         p = priors.shape[0]
+        if pred_boxes is None:
+            raise ValueError("DynamicATSSAssigner needs pred_boxes (the decoded predictions)")
         if pred_boxes.shape != priors.shape:
             raise ValueError(f"pred_boxes {tuple(pred_boxes.shape)} must match priors {tuple(priors.shape)}")
         if gt_boxes.shape[0] == 0 or p == 0:
@@ -58,7 +61,3 @@ class DynamicATSSAssigner(DenseAssigner):
         gt_inds = resolve_positives(p, cand, pos, score)
         return finish(priors, gt_boxes, gt_labels, gt_inds, excluded,
                       _anchor_iou_of_matched(priors, gt_boxes, gt_inds))
-
-    def assign_dense(self, priors, num_level_priors, gt_boxes, gt_labels, pred_boxes, cls_scores,
-                     gt_boxes_ignore=None) -> AssignResult:
-        return self.assign(priors, num_level_priors, gt_boxes, gt_labels, pred_boxes, gt_boxes_ignore)

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from edgedet.assigners.base import (
     DEFAULT_CHUNK_ELEMS,
+    Assigner,
     AssignResult,
-    DenseAssigner,
     _max_first,
     _rows_per_chunk,
     empty_result,
     max_iou_per_prior,
-    pairwise_iou,
 )
+from edgedet.structures.boxes import pairwise_box_iou_xyxy
 
 __all__ = ["MaxIoUAssigner"]
 
 
-class MaxIoUAssigner(DenseAssigner):
+class MaxIoUAssigner(Assigner):
     """Each prior takes the GT it overlaps most.
 
     * positive: max IoU >= ``pos_iou_thr`` -> that GT (lowest GT index on equal IoU);
@@ -58,12 +60,22 @@ class MaxIoUAssigner(DenseAssigner):
         self.max_chunk_elems = max_chunk_elems
 
     def assign(
-        self, priors: Tensor, gt_boxes: Tensor, gt_labels: Tensor, gt_boxes_ignore: Tensor | None = None
+        self,
+        priors: Tensor,
+        num_level_priors: Sequence[int] | None,
+        gt_boxes: Tensor,
+        gt_labels: Tensor,
+        *,
+        pred_boxes: Tensor | None = None,
+        pred_scores: Tensor | None = None,
+        gt_boxes_ignore: Tensor | None = None,
     ) -> AssignResult:
         """Args:
             priors: Float[P, 4] xyxy input pixels.
+            num_level_priors: unused (max-IoU assignment does not look at levels); None is fine.
             gt_boxes: Float[G, 4] xyxy input pixels.
             gt_labels: Long[G] class ids.
+            pred_boxes, pred_scores: unused.
             gt_boxes_ignore: optional Float[I, 4] xyxy regions whose priors are ignored.
         """
         p, device = priors.shape[0], priors.device
@@ -97,7 +109,7 @@ class MaxIoUAssigner(DenseAssigner):
         lq_arg = torch.full((p,), -1, dtype=torch.long, device=priors.device)
         rows = _rows_per_chunk(p, self.max_chunk_elems)
         for start in range(0, gts.shape[0], rows):
-            iou = pairwise_iou(gts[start:start + rows], priors)  # [g, P]
+            iou = pairwise_box_iou_xyxy(gts[start:start + rows], priors)  # [g, P]
             iou.masked_fill_(ignored[None, :], -1.0)
             val, idx = _max_first(iou, dim=0)
             better = val > best
@@ -112,7 +124,3 @@ class MaxIoUAssigner(DenseAssigner):
                 lq_val = torch.where(better, val, lq_val)
                 lq_arg = torch.where(better, idx + start, lq_arg)
         return best, arg, lq_val, lq_arg
-
-    def assign_dense(self, priors, num_level_priors, gt_boxes, gt_labels, pred_boxes, cls_scores,
-                     gt_boxes_ignore=None) -> AssignResult:
-        return self.assign(priors, gt_boxes, gt_labels, gt_boxes_ignore)

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 from edgedet.assigners.atss import ignored_priors, resolve_positives
 from edgedet.assigners.base import (
     DEFAULT_CHUNK_ELEMS,
+    Assigner,
     AssignResult,
-    DenseAssigner,
     _rows_per_chunk,
     empty_result,
-    pairwise_iou,
     smallest_k_indices,
 )
-from edgedet.structures.boxes import elementwise_box_iou_xyxy
+from edgedet.structures.boxes import elementwise_box_iou_xyxy, pairwise_box_iou_xyxy
 
 __all__ = ["NoisyAnchorAssigner", "TopNAssigner", "cleanliness_reweights", "cleanliness_soft_labels"]
 
@@ -59,7 +60,7 @@ def cleanliness_reweights(loc: Tensor, cls: Tensor, alpha: float = 0.75) -> Tens
     return alpha * fl / fl.mean() + (1 - alpha) * fc / fc.mean()
 
 
-class TopNAssigner(DenseAssigner):
+class TopNAssigner(Assigner):
     """For each GT the ``top_n`` priors of highest IoU are positive candidates (lowest prior index on ties);
     everything else is negative (no ignore band). A prior among the candidates of several GTs goes to the
     one it overlaps most (lowest GT index on a tie). Chunked over GTs: memory-bounded.
@@ -73,8 +74,13 @@ class TopNAssigner(DenseAssigner):
         self.ignore_iof_thr = float(ignore_iof_thr)
         self.max_chunk_elems = max_chunk_elems
 
-    def assign(self, priors: Tensor, gt_boxes: Tensor, gt_labels: Tensor,
+    def assign(self, priors: Tensor, num_level_priors: Sequence[int] | None, gt_boxes: Tensor, gt_labels: Tensor,
+               *, pred_boxes: Tensor | None = None, pred_scores: Tensor | None = None,
                gt_boxes_ignore: Tensor | None = None) -> AssignResult:
+        """Args:
+            priors: Float[P, 4] xyxy. num_level_priors: unused. gt_boxes: Float[G, 4]. gt_labels: Long[G].
+            pred_boxes, pred_scores: unused. gt_boxes_ignore: optional Float[I, 4].
+        """
         p = priors.shape[0]
         if gt_boxes.shape[0] == 0 or p == 0:
             return empty_result(p, priors.device)
@@ -83,7 +89,7 @@ class TopNAssigner(DenseAssigner):
         rows = _rows_per_chunk(p, self.max_chunk_elems)
         cands, ious = [], []
         for g0 in range(0, gt_boxes.shape[0], rows):
-            iou = pairwise_iou(gt_boxes[g0:g0 + rows], priors)  # [g, P]
+            iou = pairwise_box_iou_xyxy(gt_boxes[g0:g0 + rows], priors)  # [g, P]
             if excluded is not None:
                 iou.masked_fill_(excluded[None, :], -1.0)
             idx = smallest_k_indices(iou.neg_(), k)  # largest IoU first by value, ties -> lower index
@@ -101,10 +107,6 @@ class TopNAssigner(DenseAssigner):
         overlaps[m] = elementwise_box_iou_xyxy(priors[m], gt_boxes[gt_inds[m] - 1])
         return AssignResult(gt_inds, overlaps, labels)
 
-    def assign_dense(self, priors, num_level_priors, gt_boxes, gt_labels, pred_boxes, cls_scores,
-                     gt_boxes_ignore=None) -> AssignResult:
-        return self.assign(priors, gt_boxes, gt_labels, gt_boxes_ignore)
-
 
 class NoisyAnchorAssigner(TopNAssigner):
     """:class:`TopNAssigner` plus cleanliness: ``soft_targets`` (classification targets of the positives, in
@@ -120,24 +122,24 @@ class NoisyAnchorAssigner(TopNAssigner):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         self.alpha = float(alpha)
 
-    def assign(self, priors: Tensor, gt_boxes: Tensor, gt_labels: Tensor, pred_boxes: Tensor,  # type: ignore[override]
-               cls_scores: Tensor, gt_boxes_ignore: Tensor | None = None) -> AssignResult:
+    def assign(self, priors: Tensor, num_level_priors: Sequence[int] | None, gt_boxes: Tensor, gt_labels: Tensor,
+               *, pred_boxes: Tensor | None = None, pred_scores: Tensor | None = None,
+               gt_boxes_ignore: Tensor | None = None) -> AssignResult:
         """Args:
-            priors: Float[P, 4] xyxy. gt_boxes: Float[G, 4]. gt_labels: Long[G].
-            pred_boxes: Float[P, 4] decoded predictions. cls_scores: Float[P, C] sigmoid scores.
+            priors: Float[P, 4] xyxy. num_level_priors: unused. gt_boxes: Float[G, 4]. gt_labels: Long[G].
+            pred_boxes: Float[P, 4] decoded predictions (required). pred_scores: Float[P, C] sigmoid scores
+            (required). Both are detached inside. gt_boxes_ignore: optional Float[I, 4].
         """
-        res = super().assign(priors, gt_boxes, gt_labels, gt_boxes_ignore)
+        if pred_boxes is None or pred_scores is None:
+            raise ValueError("NoisyAnchorAssigner needs pred_boxes and pred_scores (decoded predictions, sigmoid scores)")
+        res = super().assign(priors, num_level_priors, gt_boxes, gt_labels, gt_boxes_ignore=gt_boxes_ignore)
         p = priors.shape[0]
         res.soft_targets = priors.new_zeros(p)
         res.weights = priors.new_ones(p)
         m = res.gt_inds > 0
         if m.any():
             loc = elementwise_box_iou_xyxy(pred_boxes.detach()[m], gt_boxes[res.gt_inds[m] - 1])
-            cls = cls_scores.detach()[m].gather(1, res.labels[m, None]).squeeze(1)
+            cls = pred_scores.detach()[m].gather(1, res.labels[m, None]).squeeze(1)
             res.soft_targets[m] = cleanliness_soft_labels(loc, cls, self.alpha)
             res.weights[m] = cleanliness_reweights(loc, cls, self.alpha)
         return res
-
-    def assign_dense(self, priors, num_level_priors, gt_boxes, gt_labels, pred_boxes, cls_scores,
-                     gt_boxes_ignore=None) -> AssignResult:
-        return self.assign(priors, gt_boxes, gt_labels, pred_boxes, cls_scores, gt_boxes_ignore)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from edgedet.models.base import Targets
+from edgedet.structures.targets import Targets
 
 __all__ = ["TTFTargetBuilder", "gaussians_truncated"]
 

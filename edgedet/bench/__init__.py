@@ -1,0 +1,13 @@
+"""Benchmark helpers shared by benchmarks/ and the on-device runner: timing, statistics, machine, result record.
+
+Imports no torch and no runtime, so a torch-free runtime install (a phone, a board) can time itself with it.
+"""
+
+from edgedet.bench.machine import cpu_model, machine_info, package_version
+from edgedet.bench.result import BenchmarkResult, HostMeasurement, append_jsonl, measure, read_jsonl
+from edgedet.bench.timing import LatencyStats, latency_stats, peak_rss_mb, time_calls, time_interleaved
+
+__all__ = [
+    "BenchmarkResult", "HostMeasurement", "LatencyStats", "append_jsonl", "cpu_model", "latency_stats",
+    "machine_info", "measure", "package_version", "peak_rss_mb", "read_jsonl", "time_calls", "time_interleaved",
+]

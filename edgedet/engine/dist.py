@@ -8,6 +8,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from edgedet.losses.normalizer import all_reduce_mean
+
+__all__ = [
+    "all_reduce_mean", "average_gradients", "barrier", "broadcast_buffers", "broadcast_parameters", "init_from_env",
+    "is_main", "rank", "world_size",
+]
+
 
 def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
@@ -74,25 +81,3 @@ def broadcast_parameters(model: nn.Module) -> None:
         return
     for p in model.parameters():
         dist.broadcast(p.data, src=0)
-
-
-def all_reduce_mean(value: float, device: torch.device) -> float:
-    if world_size() == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return float(t.item() / world_size())
-
-
-def global_normalizer(count: torch.Tensor) -> torch.Tensor:
-    """Per-rank share of a batch-wide loss normaliser (e.g. the number of positives), at least 1.
-
-    Dividing each rank's loss sum by ``sum_over_ranks(count) / world_size`` makes the averaged gradients equal to
-    single-process training on the combined batch, whatever the split of objects between ranks.
-    """
-    count = count.detach().float()
-    if world_size() > 1:
-        count = count.clone()
-        dist.all_reduce(count)
-        count = count / world_size()
-    return count.clamp(min=1.0)

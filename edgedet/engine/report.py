@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgedet.bench import cpu_model
 from edgedet.config.schema import RunConfig
 from edgedet.engine.evaluator import format_metrics_table
 
 
 def machine_summary() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}"
+    return f"{cpu_model()}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}"
 
 
 def write_train_report(run_dir: Path, cfg: RunConfig, metrics: dict[str, Any], best_ap: float) -> Path:

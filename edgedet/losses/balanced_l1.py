@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from edgedet.losses.giou import reduce_loss
+from edgedet.losses.reduction import reduce_loss
 
 __all__ = ["BalancedL1Loss", "balanced_l1_loss"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgedet.losses.giou import reduce_loss
+from edgedet.losses.reduction import reduce_loss
 
 __all__ = ["FocalLoss", "sigmoid_focal_loss", "soft_focal_loss"]
 

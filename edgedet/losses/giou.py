@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
-__all__ = ["GIoULoss", "giou_loss", "reduce_loss"]
+from edgedet.losses.reduction import reduce_loss
+from edgedet.structures.boxes import elementwise_box_giou_xyxy
 
-
-def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
-    """Apply ``'none' | 'mean' | 'sum'`` to an elementwise loss. ``'mean'`` of an empty tensor is 0, not NaN."""
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "mean":
-        return loss.sum() / max(loss.numel(), 1)
-    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+__all__ = ["GIoULoss", "giou_loss"]
 
 
 def giou_loss(
@@ -36,19 +27,7 @@ def giou_loss(
     """
     if pred.shape != target.shape or pred.shape[-1] != 4:
         raise ValueError(f"pred and target must both be [N, 4], got {tuple(pred.shape)} and {tuple(target.shape)}")
-    px0, py0, px1, py1 = pred.unbind(-1)
-    tx0, ty0, tx1, ty1 = target.unbind(-1)
-    area_p = (px1 - px0).clamp(min=0) * (py1 - py0).clamp(min=0)
-    area_t = (tx1 - tx0).clamp(min=0) * (ty1 - ty0).clamp(min=0)
-    iw = (torch.minimum(px1, tx1) - torch.maximum(px0, tx0)).clamp(min=0)
-    ih = (torch.minimum(py1, ty1) - torch.maximum(py0, ty0)).clamp(min=0)
-    inter = iw * ih
-    union = area_p + area_t - inter + eps
-    iou = inter / union
-    ew = torch.maximum(px1, tx1) - torch.minimum(px0, tx0)
-    eh = torch.maximum(py1, ty1) - torch.minimum(py0, ty0)
-    enclose = ew.clamp(min=0) * eh.clamp(min=0) + eps
-    loss = 1.0 - (iou - (enclose - union) / enclose)
+    loss = 1.0 - elementwise_box_giou_xyxy(pred, target, eps)
     if weight is not None:
         loss = loss * weight
     return reduce_loss(loss, reduction)

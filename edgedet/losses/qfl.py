@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgedet.losses.giou import reduce_loss
+from edgedet.losses.reduction import reduce_loss
 
 __all__ = ["QualityFocalLoss", "quality_focal_loss"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from edgedet.losses.giou import reduce_loss
+from edgedet.losses.reduction import reduce_loss
 
 __all__ = ["L1Loss", "SmoothL1Loss", "l1_loss", "smooth_l1_loss"]
 

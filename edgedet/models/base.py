@@ -19,9 +19,7 @@ from torch import Tensor, nn
 
 from edgedet.deploy.decode_spec import DecodeSpec
 from edgedet.deploy.thresholds import PREDICT_SCORE_THR
-
-Targets = list[dict[str, Tensor]]
-"""Per image: ``boxes`` Float[N, 4] xyxy in model-input pixels, ``labels`` Long[N] in ``[0, num_classes)``."""
+from edgedet.structures.targets import Targets
 
 Detections = list[dict[str, Tensor]]
 """Per image: ``boxes`` Float[K, 4] xyxy in model-input pixels, ``scores`` Float[K], ``labels`` Long[K]."""

@@ -1,9 +1,9 @@
 """One-stage dense detectors on anchor priors: RetinaNet, ATSS, Dynamic ATSS, NoisyAnchor, Libra RetinaNet.
 
-``DenseDetector(backbone, neck, head, priors, coder, assigner, losses=DenseLossConfig(...))``: the head gives per
-level maps; ``forward`` flattens them to ``cls`` [B, P, C], ``reg`` [B, P, 4] (deltas) and, with a quality
-branch, ``quality`` [B, P, 1] (logits), with priors ordered as :mod:`edgedet.structures.priors` lays them out.
-Targets and losses live in :mod:`edgedet.models.dense_loss`.
+``DenseDetector(backbone=, neck=, head=, prior_generator=, coder=, criterion=DenseCriterion(...), ...)``: the
+head gives per level maps; ``forward`` flattens them to ``cls`` [B, P, C], ``reg`` [B, P, 4] (deltas) and, with a
+quality branch, ``quality`` [B, P, 1] (logits), with priors ordered as :mod:`edgedet.structures.priors` lays them
+out. Assignment and losses live in the criterion (:mod:`edgedet.models.criteria.dense`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
-from edgedet.assigners.base import DenseAssigner
 from edgedet.deploy.decode_spec import AnchorDeltasSpec, GridPriorsSpec
-from edgedet.models.base import Detections, Detector, Targets
-from edgedet.models.dense_loss import DenseLossConfig, dense_loss
+from edgedet.models.base import Detections, Detector
+from edgedet.models.criteria.dense import DenseCriterion
 from edgedet.structures.coders import DeltaXYWHCoder
 from edgedet.structures.priors import AnchorGenerator, feat_sizes_for_input
+from edgedet.structures.targets import Targets
 
 __all__ = ["DenseDetector", "DenseTestConfig", "flatten_levels"]
 
@@ -40,29 +40,40 @@ def flatten_levels(maps: list[Tensor], k: int) -> Tensor:
     return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, k) for m in maps], dim=1)
 
 
+def _move_legacy_normalizer_key(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Checkpoints written before the loss criteria were objects hold the EMA positive count as
+    ``num_pos_ema`` on the detector; it now lives on the criterion's normaliser (NoisyAnchor) or nowhere."""
+    old = state_dict.pop(prefix + "num_pos_ema", None)
+    if old is not None and hasattr(getattr(module.criterion, "normalizer", None), "num_pos_ema"):
+        state_dict.setdefault(prefix + "criterion.normalizer.num_pos_ema", old)
+
+
 class DenseDetector(Detector):
     """Args:
         backbone: images -> list of maps (C2..C5). neck: that list -> pyramid maps (FPN, FPN + BFP).
-        head: pyramid -> (cls, reg[, quality]) per level. priors: the anchor generator matching the head.
-        coder: box coder of ``reg``. assigner: any :class:`DenseAssigner`.
-        num_classes: classes. imgsz: export input side (for :meth:`decode_spec`).
-        losses / test: loss recipe and inference settings.
+        head: pyramid -> (cls, reg[, quality]) per level. prior_generator: the anchor generator matching the head.
+        coder: box coder of ``reg``. criterion: assignment and losses (:class:`DenseCriterion`); its quality
+            target must match the head's quality branch.
+        num_classes: classes. imgsz: export input side (for :meth:`decode_spec`). test: inference settings.
     """
 
-    def __init__(self, backbone: nn.Module, neck: nn.Module, head: nn.Module, priors: AnchorGenerator,
-                 coder: DeltaXYWHCoder, assigner: DenseAssigner, *, num_classes: int, imgsz: int = 640,
-                 losses: DenseLossConfig | None = None, test: DenseTestConfig | None = None) -> None:
+    def __init__(self, *, backbone: nn.Module, neck: nn.Module, head: nn.Module, prior_generator: AnchorGenerator,
+                 coder: DeltaXYWHCoder, criterion: DenseCriterion, num_classes: int, imgsz: int = 640,
+                 test: DenseTestConfig | None = None) -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.backbone, self.neck, self.head = backbone, neck, head
-        self.prior_generator, self.coder, self.assigner = priors, coder, assigner
+        self.prior_generator, self.coder, self.criterion = prior_generator, coder, criterion
         self.num_classes, self.imgsz = num_classes, imgsz
-        self.losses = losses or DenseLossConfig()
         self.test_cfg = test or DenseTestConfig()
         self.quality = getattr(head, "quality", "none")
-        self.register_buffer("num_pos_ema", torch.tensor(float(self.losses.ema_init)), persistent=True)
+        criterion_quality = criterion.quality.name if criterion.quality is not None else "none"
+        if criterion_quality != self.quality:
+            raise ValueError(f"the head's quality branch is {self.quality!r} but the criterion's quality target is "
+                             f"{criterion_quality!r}")
         self._feat_sizes: dict[int, list[tuple[int, int]]] = {}
+        self._register_load_state_dict_pre_hook(_move_legacy_normalizer_key, with_module=True)
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         """Float[B, 3, H, W] -> (cls logits [B, P, C], box deltas [B, P, 4][, quality logits [B, P, 1]])."""
@@ -95,14 +106,9 @@ class DenseDetector(Detector):
         return torch.cat(self.prior_generator.grid_priors(sizes, device)), self.prior_generator.num_level_priors(sizes)
 
     def loss(self, outputs: tuple[Tensor, ...], targets: Targets) -> dict[str, Tensor]:
-        """``loss_cls``, ``loss_box`` and (with a quality branch) ``loss_quality``; see :func:`dense_loss`."""
+        """``loss_cls``, ``loss_box`` and (with a quality branch) ``loss_quality``; see :class:`DenseCriterion`."""
         priors, nlp = self.priors(outputs[0].shape[1], outputs[0].device)
-        out, num_pos = dense_loss(outputs, targets, priors, nlp, self.coder, self.assigner, self.losses,
-                                  self.quality, self.num_pos_ema)
-        if self.training and self.losses.normalizer == "ema":
-            m = self.losses.ema_momentum
-            self.num_pos_ema.mul_(m).add_((1 - m) * num_pos)
-        return out
+        return self.criterion(outputs, targets, priors=priors, num_level_priors=nlp, coder=self.coder)
 
     @torch.no_grad()
     def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:

@@ -6,23 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgedet.assigners.ttf_target import TTFTargetBuilder
 from edgedet.deploy.decode_spec import TopKBoxesSpec
-from edgedet.engine.dist import global_normalizer
-from edgedet.losses.ct_focal import ct_focal_loss
-from edgedet.losses.giou import giou_loss
-from edgedet.models.base import Detections, Detector, Targets
+from edgedet.models.base import Detections, Detector
+from edgedet.models.criteria.ttf import TTFCriterion
 from edgedet.structures.boxes import points_ltrb_to_xyxy
+from edgedet.structures.targets import Targets
 
-__all__ = ["PAFNet", "TTFDecoder", "ags_box_weights", "grid_centres", "heatmap_peaks"]
-
-
-def grid_centres(h: int, w: int, stride: int, device: torch.device | None = None) -> Tensor:
-    """Input-pixel centres of the cells of an ``h x w`` stride-``stride`` grid: Float[h, w, 2] (x, y) = (j+0.5)*s."""
-    ys = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) * stride
-    xs = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) * stride
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack((gx, gy), -1)
+__all__ = ["PAFNet", "TTFDecoder", "heatmap_peaks"]
 
 
 def heatmap_peaks(heat: Tensor) -> Tensor:
@@ -80,91 +70,40 @@ class TTFDecoder(nn.Module):
         return boxes, scores, labels
 
 
-def ags_box_weights(hm_logits: Tensor, box_weight: Tensor, owner: Tensor) -> Tensor:
-    """Attention-guided box-loss weights (PAFNet's AGS).
-
-    Within each object's region, the Gaussian weights are re-weighted by the softmax of the predicted
-    channel-max heatmap probability (detached), then rescaled so each object's total weight is unchanged:
-    ``w'_i = W_k * g_i exp(a_i) / sum_{j in k} g_j exp(a_j)`` with ``W_k = sum_{j in k} w_j``.
-
-    Args:
-        hm_logits: Float[B, C, H, W].
-        box_weight: Float[B, H, W] from :class:`TTFTargetBuilder` (proportional to the Gaussian per object).
-        owner: Long[B, H, W] object index per cell, -1 where unassigned.
-
-    Returns:
-        Float[B, H, W], zero where ``owner < 0``.
-    """
-    attention = hm_logits.detach().float().sigmoid().amax(1)  # [B, H, W], in [0, 1]
-    b = owner.shape[0]
-    per_image = int(owner.max().clamp(min=0)) + 1
-    group = (torch.arange(b, device=owner.device)[:, None, None] * per_image + owner.clamp(min=0)).reshape(-1)
-    w = box_weight.float().reshape(-1) * (owner.reshape(-1) >= 0)
-    e = w * attention.reshape(-1).exp()
-    total = torch.zeros(b * per_image, device=w.device).index_add_(0, group, w)
-    norm = torch.zeros(b * per_image, device=w.device).index_add_(0, group, e)
-    out = torch.where(norm[group] > 0, total[group] * e / norm[group].clamp(min=1e-12), 0.0)
-    return out.reshape(box_weight.shape)
-
-
 class PAFNet(Detector):
-    """Backbone -> TTF neck -> PAFNet head; TTF Gaussian targets, CT focal + GIoU losses, top-k peak decode.
+    """Backbone -> TTF neck -> PAFNet head; top-k peak decode. Losses: the criterion (TTF targets, CT focal +
+    GIoU, AGS: :class:`~edgedet.models.criteria.ttf.TTFCriterion`).
 
     Args:
         backbone: returns maps at strides 4, 8, 16, 32 and has ``out_channels``.
         neck: maps -> one stride-4 map, has ``out_channels``.
         head: stride-4 map -> (heatmap logits [B, C, H/4, W/4], ltrb [B, 4, H/4, W/4] input px).
         num_classes: C.
-        ags: attention-guided box-loss weights (:func:`ags_box_weights`).
-        hm_weight, box_weight: loss weights (1 and 5).
+        criterion: its target builder must work at stride 4 for ``num_classes`` classes.
         topk: detections per image kept by the decode.
-        target_builder: defaults to ``TTFTargetBuilder(num_classes, stride=4, alpha=beta=0.54)``.
     """
 
     stride = 4
 
-    def __init__(
-        self,
-        backbone: nn.Module,
-        neck: nn.Module,
-        head: nn.Module,
-        num_classes: int,
-        *,
-        ags: bool = True,
-        hm_weight: float = 1.0,
-        box_weight: float = 5.0,
-        topk: int = 100,
-        target_builder: TTFTargetBuilder | None = None,
-    ) -> None:
+    def __init__(self, *, backbone: nn.Module, neck: nn.Module, head: nn.Module, num_classes: int,
+                 criterion: TTFCriterion, topk: int = 100) -> None:
         super().__init__()
+        builder = criterion.target_builder
+        if builder.stride != self.stride or builder.num_classes != num_classes:
+            raise ValueError(f"the criterion's targets are for stride {builder.stride} and {builder.num_classes} "
+                             f"classes; PAFNet has stride {self.stride} and {num_classes} classes")
         self.backbone, self.neck, self.head = backbone, neck, head
         self.num_classes = num_classes
-        self.ags, self.hm_weight, self.box_weight = ags, hm_weight, box_weight
+        self.criterion = criterion
         self.decoder = TTFDecoder(self.stride, topk)
-        self.target_builder = target_builder or TTFTargetBuilder(num_classes, self.stride)
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """``images`` [B, 3, H, W] (H, W multiples of 32) -> (heatmap logits [B, C, H/4, W/4], ltrb [B, 4, H/4, W/4])."""
         return self.head(self.neck(self.backbone(images)))
 
     def loss(self, outputs: tuple[Tensor, Tensor], targets: Targets) -> dict[str, Tensor]:
-        """``loss_hm`` (CT focal / number of peaks) and ``loss_box`` (weighted GIoU / sum of weights), weighted 1 and 5."""
-        hm, ltrb = outputs
-        hm, ltrb = hm.float(), ltrb.float()
-        b, _, h, w = hm.shape
-        if len(targets) != b:
-            raise ValueError(f"got {len(targets)} target dicts for a batch of {b} images")
-        t = self.target_builder(targets, (h, w), device=hm.device)
-        # normalisers are averaged over ranks so multi-GPU gradients equal single-process ones on the whole batch
-        num_peaks = global_normalizer(t["heatmap"].eq(1).sum())
-        loss_hm = ct_focal_loss(hm, t["heatmap"], reduction="sum") / num_peaks
-        weight = ags_box_weights(hm, t["box_weight"], t["owner"]) if self.ags else t["box_weight"]
-        mask = weight > 0  # [B, H, W]
-        centres = grid_centres(h, w, self.stride, hm.device).expand(b, h, w, 2)[mask]  # [P, 2]
-        pred = points_ltrb_to_xyxy(centres, ltrb.permute(0, 2, 3, 1)[mask])
-        box_norm = global_normalizer(weight.sum())
-        loss_box = giou_loss(pred, t["box_target"][mask], weight[mask], reduction="sum") / box_norm
-        return {"loss_hm": self.hm_weight * loss_hm, "loss_box": self.box_weight * loss_box}
+        """``loss_hm`` and ``loss_box`` (and any extra terms); see :class:`TTFCriterion`."""
+        return self.criterion(outputs, targets)
 
     def postprocess(self, outputs: tuple[Tensor, Tensor], score_thr: float) -> Detections:
         """Top-k peaks per image above ``score_thr``: dicts of boxes [K, 4] xyxy input px, scores [K], labels [K]."""

@@ -17,36 +17,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
-from edgedet.assigners import MaxIoUAssigner, RoISampler
 from edgedet.deploy.decode_spec import TwoStageSpec
-from edgedet.engine.dist import global_normalizer
-from edgedet.losses.balanced_l1 import balanced_l1_loss
-from edgedet.losses.smooth_l1 import smooth_l1_loss
-from edgedet.models.base import Detections, Detector, Targets
+from edgedet.models.base import Detections, Detector
+from edgedet.models.criteria.two_stage import RCNNCriterion, RPNCriterion
 from edgedet.models.dense import flatten_levels
 from edgedet.models.heads.roi_box import RoIBoxHead
 from edgedet.models.heads.rpn import MIN_PROPOSAL_SIZE, RPNHead, generate_proposals, select_level_topk
 from edgedet.models.heads.static_roi_align import StaticMultiScaleRoIAlign
 from edgedet.structures.coders import DeltaXYWHCoder
 from edgedet.structures.priors import AnchorGenerator
+from edgedet.structures.targets import Targets
 
 __all__ = ["TwoStageConfig", "TwoStageDetector", "TwoStageExportGraph"]
 
 
 @dataclass
 class TwoStageConfig:
-    """Proposal counts (train / test), NMS settings and the R-CNN box loss (``balanced_l1`` or ``smooth_l1``)."""
+    """Proposal counts (train / test) and NMS settings."""
 
     rpn_nms_pre_train: int = 2000
     rpn_nms_pre_test: int = 1000
     rpn_max_train: int = 1000
     rpn_max_test: int = 1000
     rpn_nms_iou: float = 0.7
-    rcnn_box_loss: str = "balanced_l1"
     score_thr: float = 0.05
     nms_iou: float = 0.5
     max_det: int = 100
@@ -55,19 +51,19 @@ class TwoStageConfig:
 class TwoStageDetector(Detector):
     """Args:
         backbone / neck: images -> 5 pyramid maps (P2..P6). rpn: :class:`RPNHead`. roi_head: :class:`RoIBoxHead`.
-        rpn_priors: anchors of the 5 levels. rpn_assigner / rpn_sampler, rcnn_assigner / rcnn_sampler: target
-        selection of each stage.
+        rpn_priors: anchors of the 5 levels. rpn_criterion / rcnn_criterion: assignment, sampling and losses of
+        each stage (:mod:`edgedet.models.criteria.two_stage`). cfg: proposal counts and NMS settings.
     """
 
-    def __init__(self, backbone: nn.Module, neck: nn.Module, rpn: RPNHead, roi_head: RoIBoxHead,
-                 rpn_priors: AnchorGenerator, *, num_classes: int, rpn_assigner: MaxIoUAssigner,
-                 rpn_sampler: RoISampler, rcnn_assigner: MaxIoUAssigner, rcnn_sampler: RoISampler,
-                 imgsz: int = 640, cfg: TwoStageConfig | None = None) -> None:
+    def __init__(self, *, backbone: nn.Module, neck: nn.Module, rpn: RPNHead, roi_head: RoIBoxHead,
+                 rpn_priors: AnchorGenerator, rpn_criterion: RPNCriterion, rcnn_criterion: RCNNCriterion,
+                 num_classes: int, imgsz: int = 640, cfg: TwoStageConfig | None = None) -> None:
         super().__init__()
+        if rcnn_criterion.num_classes != num_classes:
+            raise ValueError(f"rcnn_criterion is for {rcnn_criterion.num_classes} classes, the detector for {num_classes}")
         self.backbone, self.neck, self.rpn, self.roi_head = backbone, neck, rpn, roi_head
         self.rpn_priors, self.num_classes, self.imgsz = rpn_priors, num_classes, imgsz
-        self.rpn_assigner, self.rpn_sampler = rpn_assigner, rpn_sampler
-        self.rcnn_assigner, self.rcnn_sampler = rcnn_assigner, rcnn_sampler
+        self.rpn_criterion, self.rcnn_criterion = rpn_criterion, rcnn_criterion
         self.rpn_coder = DeltaXYWHCoder()
         self.rcnn_coder = DeltaXYWHCoder(stds=(0.1, 0.1, 0.2, 0.2))
         self.cfg = cfg or TwoStageConfig()
@@ -101,60 +97,15 @@ class TwoStageDetector(Detector):
                                    image_size, nms_pre=nms_pre, nms_iou=self.cfg.rpn_nms_iou, max_num=max_num)[0]
                 for b in range(outputs[0].shape[0])]
 
-    def _rpn_loss(self, outputs: tuple[Tensor, ...], targets: Targets) -> dict[str, Tensor]:
-        priors, _, _ = self._priors(outputs[2])
-        logits, targets_, weights, d_pred, d_tgt = [], [], [], [], []
-        for b, t in enumerate(targets):
-            res = self.rpn_assigner.assign(priors, t["boxes"].to(priors), t["labels"].to(priors.device))
-            s = self.rpn_sampler.sample(res)
-            idx = torch.cat((s.pos_inds, s.neg_inds))
-            logits.append(outputs[0][b, idx, 0])
-            targets_.append(torch.cat((torch.ones_like(s.pos_inds), torch.zeros_like(s.neg_inds))).float())
-            d_pred.append(outputs[1][b, s.pos_inds])
-            d_tgt.append(self.rpn_coder.encode(priors[s.pos_inds], t["boxes"].to(priors)[s.pos_gt_inds]))
-            weights.append(idx.numel())
-        n = global_normalizer(torch.tensor(float(sum(weights)), device=priors.device))
-        cls = F.binary_cross_entropy_with_logits(torch.cat(logits), torch.cat(targets_), reduction="sum") / n
-        box = smooth_l1_loss(torch.cat(d_pred), torch.cat(d_tgt), 0.0, reduction="sum") / n
-        return {"loss_rpn_cls": cls, "loss_rpn_box": box}
-
-    def _rcnn_targets(self, proposals: list[Tensor], targets: Targets) -> tuple[list[Tensor], Tensor, Tensor, Tensor]:
-        """Sampled RoIs per image (GT boxes added as proposals), their labels (C = background), box targets and
-        a Bool mask of positives."""
-        rois, labels, deltas, pos = [], [], [], []
-        for props, t in zip(proposals, targets):
-            gts = t["boxes"].to(props)
-            cand = torch.cat((props, gts))
-            res = self.rcnn_assigner.assign(cand, gts, t["labels"].to(props.device))
-            s = self.rcnn_sampler.sample(res)
-            idx = torch.cat((s.pos_inds, s.neg_inds))
-            rois.append(cand[idx])
-            lab = torch.full((idx.numel(),), self.num_classes, dtype=torch.long, device=props.device)
-            lab[: s.pos_inds.numel()] = res.labels[s.pos_inds]
-            labels.append(lab)
-            d = torch.zeros(idx.numel(), 4, device=props.device)
-            d[: s.pos_inds.numel()] = self.rcnn_coder.encode(cand[s.pos_inds], gts[s.pos_gt_inds])
-            deltas.append(d)
-            pos.append(lab < self.num_classes)
-        return rois, torch.cat(labels), torch.cat(deltas), torch.cat(pos)
-
     def loss(self, outputs: tuple[Tensor, ...], targets: Targets) -> dict[str, Tensor]:
-        """``loss_rpn_cls``, ``loss_rpn_box``, ``loss_cls`` (softmax CE), ``loss_box`` (balanced L1)."""
+        """``loss_rpn_cls``, ``loss_rpn_box`` (:class:`RPNCriterion`), ``loss_cls``, ``loss_box`` (:class:`RCNNCriterion`)."""
         if len(targets) != outputs[0].shape[0]:
             raise ValueError(f"{len(targets)} targets for a batch of {outputs[0].shape[0]} images")
-        out = self._rpn_loss(outputs, targets)
-        rois, labels, deltas, pos = self._rcnn_targets(self._proposals(outputs, True), targets)
-        image_size = self._priors(outputs[2])[2]
-        cls, reg = self.roi_head(outputs[2:], rois, image_size)
-        n = global_normalizer(torch.tensor(float(labels.numel()), device=cls.device))
-        out["loss_cls"] = F.cross_entropy(cls, labels, reduction="sum") / n
-        pred = reg.reshape(-1, self.num_classes, 4)[pos, labels[pos]]
-        if self.cfg.rcnn_box_loss == "balanced_l1":
-            box = balanced_l1_loss(pred, deltas[pos], alpha=0.5, gamma=1.5, beta=1.0, reduction="sum")
-        else:
-            box = smooth_l1_loss(pred, deltas[pos], 1.0, reduction="sum")
-        out["loss_box"] = box / n + reg.sum() * 0.0
-        return out
+        priors, nlp, image_size = self._priors(outputs[2])
+        out = self.rpn_criterion(outputs, targets, priors=priors, num_level_priors=nlp, coder=self.rpn_coder)
+        roi_targets = self.rcnn_criterion.sample(self._proposals(outputs, True), targets, self.rcnn_coder)
+        head_out = self.roi_head(outputs[2:], roi_targets.rois, image_size)
+        return out | self.rcnn_criterion(head_out, targets, roi_targets=roi_targets)
 
     @torch.no_grad()
     def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from edgedet.structures.boxes import points_ltrb_to_xyxy, points_xyxy_to_ltrb
-
-__all__ = ["DeltaXYWHCoder", "LTRBDistanceCoder"]
+__all__ = ["DeltaXYWHCoder"]
 
 DEFAULT_WH_CLAMP = abs(math.log(16.0 / 1000.0))  # exp(4.135) = 62.5x the prior side at most
 
@@ -74,33 +72,3 @@ class DeltaXYWHCoder:
                  out[..., 3].clamp(0, hmax)), dim=-1)
         return out
 
-
-class LTRBDistanceCoder:
-    """Distances (left, top, right, bottom) from a point prior to the box sides, divided by ``normalizer``.
-
-    Priors may be points ``[..., 2]`` or boxes ``[..., 4]`` (their centres are used). ``normalizer`` is a
-    scalar or a Tensor broadcastable to ``[...]`` (typically the level stride).
-    """
-
-    def __init__(self, clamp_negative: bool = True) -> None:
-        self.clamp_negative = clamp_negative
-
-    @staticmethod
-    def _points(priors: Tensor) -> Tensor:
-        if priors.shape[-1] == 4:
-            return (priors[..., :2] + priors[..., 2:]) / 2
-        return priors[..., :2]
-
-    def encode(self, priors: Tensor, boxes: Tensor, normalizer: float | Tensor = 1.0) -> Tensor:
-        d = points_xyxy_to_ltrb(self._points(priors), boxes)
-        if isinstance(normalizer, Tensor):
-            normalizer = normalizer[..., None]
-        return d / normalizer
-
-    def decode(self, priors: Tensor, distances: Tensor, normalizer: float | Tensor = 1.0) -> Tensor:
-        if isinstance(normalizer, Tensor):
-            normalizer = normalizer[..., None]
-        d = distances * normalizer
-        if self.clamp_negative:
-            d = d.clamp(min=0)
-        return points_ltrb_to_xyxy(self._points(priors), d)

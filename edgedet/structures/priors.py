@@ -1,4 +1,4 @@
-"""Multi-level prior generators: anchor boxes (RetinaNet, ATSS) and points.
+"""Multi-level prior generators: anchor boxes (RetinaNet, ATSS, R-CNN).
 
 Layout of the priors of one level (the same as a head output ``[B, A*K, H, W]`` permuted to ``[B, H, W, A*K]``
 and reshaped to ``[B, H*W*A, K]``): index ``(y * W + x) * A + a``. Levels are concatenated from the finest
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["AnchorGenerator", "PointGenerator", "atss_anchors", "feat_sizes_for_input", "retinanet_anchors"]
+__all__ = ["AnchorGenerator", "atss_anchors", "feat_sizes_for_input", "retinanet_anchors"]
 
 
 def feat_sizes_for_input(height: int, width: int, strides: Sequence[int]) -> list[tuple[int, int]]:
@@ -121,25 +121,3 @@ def atss_anchors(strides: Sequence[int] = (8, 16, 32, 64, 128)) -> AnchorGenerat
     """ATSS: one square anchor per location, side 8 x stride."""
     return AnchorGenerator(strides, octave_base_scale=8.0, scales_per_octave=1, ratios=(1.0,))
 
-
-class PointGenerator:
-    """One point prior per location: per level Float[H*W, 2] (x, y) plus the level stride."""
-
-    def __init__(self, strides: Sequence[int] = (8, 16, 32, 64, 128), *, center_offset: float = 0.5) -> None:
-        self.strides = tuple(int(s) for s in strides)
-        self.center_offset = float(center_offset)
-
-    def grid_priors(self, feat_sizes: Sequence[tuple[int, int]], device: Any = None) -> list[Tensor]:
-        """Per level Float[H*W, 3]: x, y (input pixels) and the stride."""
-        if len(feat_sizes) != len(self.strides):
-            raise ValueError(f"got {len(feat_sizes)} feature sizes for {len(self.strides)} strides")
-        out = []
-        for s, (h, w) in zip(self.strides, feat_sizes):
-            ys = (torch.arange(h, dtype=torch.float32, device=device) + self.center_offset) * s
-            xs = (torch.arange(w, dtype=torch.float32, device=device) + self.center_offset) * s
-            yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-            out.append(torch.stack((xx.reshape(-1), yy.reshape(-1), torch.full_like(xx.reshape(-1), s)), -1))
-        return out
-
-    def num_level_priors(self, feat_sizes: Sequence[tuple[int, int]]) -> list[int]:
-        return [h * w for h, w in feat_sizes]

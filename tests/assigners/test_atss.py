@@ -59,7 +59,7 @@ def test_conflict_goes_to_higher_iou_then_lower_gt_index():
 
 def test_ignore_region_excludes_priors():
     ign = torch.tensor([[4.0, 4, 20, 20]])  # covers prior 5 fully, its neighbours by 0.5 (not > 0.5)
-    r = ATSSAssigner(4, ignore_iof_thr=0.5).assign(PRIORS, [16], GT, LAB, ign)
+    r = ATSSAssigner(4, ignore_iof_thr=0.5).assign(PRIORS, [16], GT, LAB, gt_boxes_ignore=ign)
     assert r.gt_inds[5] == -1 and (r.gt_inds == -1).sum() == 1
     assert r.gt_inds.nonzero().flatten().tolist() == [5]  # the only non-zero is the ignored one
 
@@ -102,7 +102,7 @@ def test_dynamic_with_predictions_equal_to_priors_is_atss():
     gts = torch.cat([xy, xy + torch.rand(10, 2, generator=gen) * 60 + 5], 1)
     lab = torch.zeros(10, dtype=torch.long)
     a = ATSSAssigner(9).assign(priors, nl, gts, lab)
-    d = DynamicATSSAssigner(9).assign(priors, nl, gts, lab, priors.clone())
+    d = DynamicATSSAssigner(9).assign(priors, nl, gts, lab, pred_boxes=priors.clone())
     assert torch.equal(a.gt_inds, d.gt_inds)
 
 
@@ -110,9 +110,9 @@ def test_dynamic_hand_case():
     # candidates 0, 1, 4, 5 with anchor IoUs A = .1905, .3158, .3158, .5625 (mean + std = .502)
     pred = PRIORS.clone()
     pred[[0, 5]] = GT[0]  # P = 1, .3158, .3158, 1: mean + std = 1.0528; threshold 1.5548
-    r = DynamicATSSAssigner(4).assign(PRIORS, [16], GT, LAB, pred)  # prior 5: .5625 + 1 = 1.5625 >= 1.5548
+    r = DynamicATSSAssigner(4).assign(PRIORS, [16], GT, LAB, pred_boxes=pred)  # prior 5: .5625 + 1 = 1.5625 >= 1.5548
     assert r.gt_inds.nonzero().flatten().tolist() == [5]
     pred = PRIORS.clone()
     pred[[0, 1]] = GT[0]  # P = 1, 1, .3158, .5625: threshold 1.5607; best combined 1.3158 -> no positive
-    r = DynamicATSSAssigner(4).assign(PRIORS, [16], GT, LAB, pred)
+    r = DynamicATSSAssigner(4).assign(PRIORS, [16], GT, LAB, pred_boxes=pred)
     assert r.gt_inds.tolist() == [0] * 16

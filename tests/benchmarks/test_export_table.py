@@ -1,4 +1,7 @@
-"""benchmarks/export_table.py: the int8 verdict, the table, the latency statistics and the interleaved loop."""
+"""benchmarks/export_table/export_table.py: the int8 verdict, the table, the format x precision pairs.
+
+Its timing and statistics are edgedet.bench's, tested in tests/bench/.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "export_table.py"
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "export_table" / "export_table.py"
 _spec = importlib.util.spec_from_file_location("export_table", _PATH)
 et = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(et)
@@ -45,23 +48,6 @@ def test_markdown_table_rows_and_missing_values():
     assert lines[2] == "| pytorch | fp32 | 0.2500 | 0.5000 | 13.60 | 40.0 | n/a | n/a | n/a (reference) |"
     assert lines[3] == "| onnx | int8 | 0.2432 | 0.3432 | 1.00 | 12.3 | 8.0 | 1.00e-06 | True |"
     assert lines[4].startswith("| paddle-lite | fp32 | failed: no toolchain |")
-
-
-def test_stats_median_p95_min():
-    s = et.stats([float(v) for v in range(1, 41)])  # 1..40 ms
-    assert s == {"p50_ms": 20.5, "p95_ms": 39.0, "min_ms": 1.0, "runs": 40}
-
-
-def test_interleaved_calls_every_model_warmup_plus_runs_times_in_varying_order():
-    calls = []
-    fns = {n: (lambda x, n=n: calls.append((n, x)), i) for i, n in enumerate("abc")}
-    res = et.interleaved(fns, warmup=2, runs=30)
-    assert {n: r["runs"] for n, r in res.items()} == {"a": 30, "b": 30, "c": 30}
-    assert all(x == "abc".index(n) for n, x in calls)  # each model gets its own fixed input
-    timed = [n for n, _ in calls[6:]]
-    assert len(timed) == 90
-    firsts = {timed[i] for i in range(0, 90, 3)}
-    assert firsts == {"a", "b", "c"}  # the order changes between rounds
 
 
 def test_pairs_filter_and_errors():

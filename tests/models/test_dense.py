@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from edgedet.assigners import ATSSAssigner, MaxIoUAssigner, NoisyAnchorAssigner
+from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
 from edgedet.deploy.decode_spec import AnchorDeltasSpec
-from edgedet.models.anchor_zoo import ANCHOR_PRESETS
-from edgedet.models.dense_loss import _assign_batch, reweight_keep_total
+from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, VarifocalClassification
+from edgedet.models.zoo import PRESETS
 from edgedet.structures.priors import feat_sizes_for_input
 
 torch.set_num_threads(1)
@@ -13,12 +13,12 @@ TARGETS = [
     {"boxes": torch.tensor([[10.0, 12, 50, 60], [40, 30, 60, 62]]), "labels": torch.tensor([1, 2])},
     {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},  # an image with no object
 ]
-R18 = [n for n in ANCHOR_PRESETS if "r18" in n and "faster_rcnn" not in n]
+R18 = [n for n in PRESETS if n.endswith("_r18_fpn") and "faster_rcnn" not in n]
 
 
 def _tiny(name, assigner=""):
     torch.manual_seed(0)
-    return ANCHOR_PRESETS[name](3, width=0.25, imgsz=64, assigner=assigner).train()
+    return PRESETS[name](3, width=0.25, imgsz=64, assigner=assigner).train()
 
 
 @pytest.mark.parametrize("name", R18)
@@ -64,7 +64,7 @@ def test_perfect_outputs_give_zero_box_loss_and_decode_to_gt(name):
     with torch.no_grad():
         out = model(torch.randn(1, 3, 64, 64))
     priors, nlp = model.priors(out[0].shape[1], torch.device("cpu"))
-    pos, _ = _assign_batch(out, TARGETS[:1], priors, nlp, model.coder, model.assigner)
+    pos, _ = model.criterion.assign(out, TARGETS[:1], priors, nlp, model.coder)
     cls = torch.full_like(out[0], -20.0)
     cls[pos.b, pos.p, pos.labels] = 20.0
     reg = torch.zeros_like(out[1])
@@ -113,32 +113,17 @@ def test_decode_spec(name, quality):
     assert AnchorDeltasSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
-def test_reweight_keeps_total_and_noisy_anchor_loss():
-    losses = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    r = torch.tensor([0.5, 1.0, 1.5])
-    out = reweight_keep_total(losses, r)
-    assert abs(float(out.sum()) - 6.0) < 1e-6
-    torch.testing.assert_close(out.detach(), torch.tensor([0.5, 2.0, 4.5]) * 6 / 7)
-    out.sum().backward()  # the scale is a constant: gradients are r * scale
-    torch.testing.assert_close(losses.grad, r * 6 / 7)
-    model = _tiny("noisy_anchor_retinanet_r18_fpn")
-    assert isinstance(model.assigner, NoisyAnchorAssigner) and model.assigner.top_n == 30
-    assert float(model.num_pos_ema) == 100.0
-    model.loss(model(torch.randn(2, 3, 64, 64)), TARGETS)
-    assert 90.0 < float(model.num_pos_ema) < 100.0  # EMA moved towards this batch's <= 30 positives
-
-
 def test_preset_defaults():
-    assert isinstance(_tiny("retinanet_r18_fpn").assigner, MaxIoUAssigner)
-    assert isinstance(_tiny("atss_r18_fpn").assigner, ATSSAssigner)
-    assert _tiny("dynamic_atss_vfl_r18_fpn").losses.cls == "vfl"
-    assert _tiny("libra_retinanet_r18_fpn").losses.reg == "balanced_l1"
+    assert isinstance(_tiny("retinanet_r18_fpn").criterion.assigner, MaxIoUAssigner)
+    assert isinstance(_tiny("atss_r18_fpn").criterion.assigner, ATSSAssigner)
+    assert isinstance(_tiny("dynamic_atss_vfl_r18_fpn").criterion.cls_loss, VarifocalClassification)
+    assert isinstance(_tiny("libra_retinanet_r18_fpn").criterion.box_loss, BalancedL1BoxLoss)
 
 
 def test_r50_parameter_counts_match_published():
     """RetinaNet R50-FPN (80 classes, stem + stage 1 frozen) ~37.7M trainable; ATSS R50 ~32.1M."""
-    retina = ANCHOR_PRESETS["retinanet_r50_fpn"](80)
-    atss = ANCHOR_PRESETS["atss_r50_fpn"](80)
+    retina = PRESETS["retinanet_r50_fpn"](80)
+    atss = PRESETS["atss_r50_fpn"](80)
 
     def count(m):
         return sum(p.numel() for p in m.parameters() if p.requires_grad)
@@ -164,3 +149,17 @@ def test_yaml_configs_build_through_the_zoo(name):
     with torch.no_grad():
         out = model(torch.zeros(1, 3, 64, 64))
     assert out[0].shape[0] == 1 and out[1].shape[-1] == 4
+
+
+@pytest.mark.parametrize("name", ["retinanet_r18_fpn", "noisy_anchor_retinanet_r18_fpn"])
+def test_loads_checkpoints_written_before_criteria_were_objects(name: str) -> None:
+    """Old dense checkpoints kept the EMA positive count as ``num_pos_ema`` on the detector."""
+    model = PRESETS[name](num_classes=3, width=0.25)
+    state = model.state_dict()
+    moved = state.pop("criterion.normalizer.num_pos_ema", None)
+    state["num_pos_ema"] = torch.tensor(42.0)
+    model.load_state_dict(state)  # strict: raises on an unexpected or missing key
+    if moved is not None:
+        assert float(model.criterion.normalizer.num_pos_ema) == 42.0
+    else:
+        assert name == "retinanet_r18_fpn"

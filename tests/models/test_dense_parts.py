@@ -29,21 +29,22 @@ def test_fpn_levels_and_extra_sources():
 def test_bfp_adds_the_refined_average_to_every_level():
     sizes = [16, 8, 4, 2, 1]
     feats = [torch.full((1, 4, s, s), float(i + 1)) for i, s in enumerate(sizes)]
-    out = BFP(4, 5, refine_level=1)(feats)  # the non-local block starts as the identity
+    out = BFP(channels=4, num_levels=5, refine_level=1)(feats)  # the non-local block starts as the identity
     for i, o in enumerate(out):
         torch.testing.assert_close(o, torch.full_like(feats[i], i + 1 + 3.0))  # mean(1..5) = 3
-    assert sum(p.numel() for p in BFP(4, 5, 1).parameters()) == 4 * (4 * 4 + 4)  # only the non-local block
+    bfp = BFP(channels=4, num_levels=5, refine_level=1)
+    assert sum(p.numel() for p in bfp.parameters()) == 4 * (4 * 4 + 4)  # only the non-local block
 
 
 def test_retina_head_init_and_shapes():
-    head = RetinaHead(5, 16, 16, num_anchors=9, stacked_convs=2)
+    head = RetinaHead(num_classes=5, in_channels=16, feat_channels=16, num_anchors=9, stacked_convs=2)
     cls, reg = head([torch.randn(2, 16, 8, 8), torch.randn(2, 16, 4, 4)])
     assert cls[0].shape == (2, 45, 8, 8) and reg[1].shape == (2, 36, 4, 4)
     assert abs(float(head.cls_out.bias[0].detach()) + math.log(99)) < 1e-6
 
 
 def test_atss_head_quality_and_scales():
-    head = ATSSHead(3, 16, 16, num_levels=2, quality="iou")
+    head = ATSSHead(num_classes=3, in_channels=16, feat_channels=16, num_levels=2, quality="iou")
     cls, reg, q = head([torch.randn(1, 16, 8, 8), torch.randn(1, 16, 4, 4)])
     assert cls[0].shape == (1, 3, 8, 8) and reg[0].shape == (1, 4, 8, 8) and q[1].shape == (1, 1, 4, 4)
     with torch.no_grad():
@@ -52,4 +53,5 @@ def test_atss_head_quality_and_scales():
     head.scales[1].scale.data.fill_(1.0)
     reg1 = head([torch.zeros(1, 16, 8, 8), torch.ones(1, 16, 4, 4)])[1]
     torch.testing.assert_close(reg2[1], 2 * reg1[1])
-    assert len(ATSSHead(3, 16, 16, num_levels=2, quality="none")([torch.randn(1, 16, 4, 4)] * 2)) == 2
+    plain = ATSSHead(num_classes=3, in_channels=16, feat_channels=16, num_levels=2, quality="none")
+    assert len(plain([torch.randn(1, 16, 4, 4)] * 2)) == 2

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from edgedet.export.calib import load_calibration_images
-from edgedet.models.anchor_zoo import ANCHOR_PRESETS
 from edgedet.models.heads.rpn import generate_proposals, sort_ascending
+from edgedet.models.zoo import PRESETS
 from edgedet.runtime.decode import decode_outputs
 from edgedet.structures.coders import DeltaXYWHCoder
 from tests.runtime.tiny_models import image_files, tiny_faster_rcnn
@@ -19,7 +19,7 @@ TARGETS = [
 
 def _tiny():
     torch.manual_seed(0)
-    return ANCHOR_PRESETS["libra_faster_rcnn_r18_fpn"](3, width=0.25, imgsz=96).train()
+    return PRESETS["libra_faster_rcnn_r18_fpn"](3, width=0.25, imgsz=96).train()
 
 
 def test_forward_loss_backward_predict():
@@ -40,7 +40,8 @@ def test_forward_loss_backward_predict():
 
 def test_rcnn_targets_include_gt_as_proposals():
     model = _tiny()
-    rois, labels, deltas, pos = model._rcnn_targets([torch.zeros(0, 4), torch.zeros(0, 4)], TARGETS)
+    t = model.rcnn_criterion.sample([torch.zeros(0, 4), torch.zeros(0, 4)], TARGETS, model.rcnn_coder)
+    rois, labels, deltas, pos = t.rois, t.labels, t.deltas, t.pos
     # no proposals: the two GT boxes are the only candidates, both positive with zero deltas
     torch.testing.assert_close(rois[0], TARGETS[0]["boxes"])
     assert labels.tolist() == [1, 2] and pos.tolist() == [True, True]

@@ -22,7 +22,7 @@ def test_num_classes_required():
 
 def test_config_fields_reach_the_model():
     m = build_model(ModelConfig(name="pafnet_r18vd", num_classes=5, width=0.125, dcn=False, ags=False, frozen_stages=-1))
-    assert isinstance(m, PAFNet) and m.num_classes == 5 and m.ags is False
+    assert isinstance(m, PAFNet) and m.num_classes == 5 and m.criterion.ags is False
     assert m.head.hm_out.out_channels == 5
     assert not any("offset_mask" in n for n, _ in m.named_parameters())
     with pytest.warns(UserWarning, match="frozen_stages"):
@@ -63,3 +63,18 @@ def test_yaml_configs_load_and_build(name):
     with torch.no_grad():
         hm, ltrb = model(torch.zeros(1, 3, 64, 64))
     assert hm.shape == (1, 3, 16, 16) and ltrb.shape == (1, 4, 16, 16)
+
+
+def test_every_preset_is_buildable_from_a_model_config():
+    """A preset's parameters are ModelConfig fields or numbers its PRESETS entry fixes (``partial``); twins share
+    one builder and differ only in those numbers."""
+    import dataclasses
+    import functools
+    import inspect
+
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    for name, fn in PRESETS.items():
+        fixed = fn.keywords if isinstance(fn, functools.partial) else {}
+        assert set(inspect.signature(fn).parameters) <= fields | set(fixed), name
+    r18, r50 = PRESETS["noisy_anchor_retinanet_r18_fpn"], PRESETS["noisy_anchor_retinanet_r50_fpn"]
+    assert r18.func is r50.func and r18.keywords == {"depth": 18} and r50.keywords == {"depth": 50, "frozen_stages": 1}

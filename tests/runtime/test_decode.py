@@ -11,7 +11,8 @@ from torchvision.ops import batched_nms
 from edgedet.config.schema import ModelConfig
 from edgedet.models.zoo import build_model
 from edgedet.runtime.decode import decode_outputs, grid_priors_xyxy
-from edgedet.structures.coders import DeltaXYWHCoder, LTRBDistanceCoder
+from edgedet.structures.boxes import points_ltrb_to_xyxy
+from edgedet.structures.coders import DeltaXYWHCoder
 from edgedet.structures.priors import atss_anchors, retinanet_anchors
 
 
@@ -133,10 +134,10 @@ def test_anchor_ltrb_with_quality():
             "normalizer": "stride", "clamp_negative": True, "nms_pre": 1000, "nms_iou": 0.6, "max_det": 100,
             "clip_to_input": False}
     boxes, scores, labels = decode_outputs([cls.numpy()[None], reg.numpy()[None], qual.numpy()[None]], spec, 0.02)[0]
-    # reference: priors + LTRBDistanceCoder(normalizer = stride), score sigmoid(cls) * sigmoid(quality)
+    # reference: prior centres + stride * distances (negatives clamped to 0), score sigmoid(cls) * sigmoid(quality)
     priors = torch.cat(gen.grid_priors(sizes))
     strides = torch.cat([torch.full((h * w,), float(s)) for s, (h, w) in zip((8, 16), sizes)])
-    ref_boxes = LTRBDistanceCoder().decode(priors, reg, strides)
+    ref_boxes = points_ltrb_to_xyxy((priors[:, :2] + priors[:, 2:]) / 2, (reg * strides[:, None]).clamp(min=0))
     flat = (cls.sigmoid() * qual.sigmoid()).reshape(-1)
     keep = torch.nonzero(flat > 0.02).squeeze(1)
     anchor, label = keep // c, keep % c

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from edgedet.structures.coders import DeltaXYWHCoder, LTRBDistanceCoder
+from edgedet.structures.coders import DeltaXYWHCoder
 
 
 def test_delta_hand_values_with_stds():
@@ -35,14 +35,3 @@ def test_delta_decode_clamps_dw_dh_and_clips():
     clipped = coder.decode(prior, torch.tensor([[0.0, 0, 3.0, 3.0]]), max_shape=(20, 30))
     torch.testing.assert_close(clipped, torch.tensor([[0.0, 0.0, 30.0, 20.0]]))
 
-
-def test_ltrb_points_and_box_priors():
-    coder = LTRBDistanceCoder()
-    box = torch.tensor([[0.0, 0, 10, 20]])
-    d = coder.encode(torch.tensor([[5.0, 5.0]]), box, normalizer=torch.tensor([5.0]))
-    torch.testing.assert_close(d, torch.tensor([[1.0, 1.0, 1.0, 3.0]]))
-    prior_box = torch.tensor([[3.0, 3, 7, 7]])  # centre (5, 5)
-    torch.testing.assert_close(coder.decode(prior_box, d, 5.0), box)
-    # negative distances are clamped to 0 when decoding
-    torch.testing.assert_close(coder.decode(torch.tensor([[5.0, 5.0]]), torch.tensor([[-1.0, 0, 0, 0]])),
-                               torch.tensor([[5.0, 5, 5, 5]]))

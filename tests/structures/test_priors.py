@@ -7,7 +7,6 @@ import torchvision
 
 from edgedet.structures.priors import (
     AnchorGenerator,
-    PointGenerator,
     atss_anchors,
     feat_sizes_for_input,
     retinanet_anchors,
@@ -74,9 +73,6 @@ def test_spec_rebuilds_priors_in_numpy():
     np.testing.assert_allclose(np.concatenate(out), torch.cat(g.grid_priors(sizes)).numpy(), atol=1e-4)
 
 
-def test_point_generator_and_errors():
-    pts = PointGenerator((8, 16)).grid_priors([(2, 3), (1, 2)])
-    torch.testing.assert_close(pts[0][4], torch.tensor([12.0, 12.0, 8.0]))  # y=1, x=1
-    torch.testing.assert_close(pts[1][1], torch.tensor([24.0, 8.0, 16.0]))
+def test_feature_sizes_must_match_levels():
     with pytest.raises(ValueError):
         AnchorGenerator((8, 16)).grid_priors([(2, 2)])

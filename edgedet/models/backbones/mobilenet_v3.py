@@ -12,7 +12,7 @@ from functools import partial
 from torch import Tensor, nn
 from torchvision.models.mobilenetv3 import InvertedResidual, mobilenet_v3_large, mobilenet_v3_small
 
-__all__ = ["MobileNetV3", "mobilenet_v3_large_backbone", "mobilenet_v3_small_backbone"]
+__all__ = ["MobileNetV3"]
 
 _TORCHVISION_BUILDERS = {"large": mobilenet_v3_large, "small": mobilenet_v3_small}
 
@@ -35,7 +35,7 @@ class MobileNetV3(nn.Module):
         out_channels: list of the four tap channel counts.
     """
 
-    def __init__(self, arch: str = "large", width: float = 1.0) -> None:
+    def __init__(self, arch: str = "large", *, width: float = 1.0) -> None:
         super().__init__()
         if arch not in _TORCHVISION_BUILDERS:
             raise ValueError(f"MobileNetV3 arch must be one of {sorted(_TORCHVISION_BUILDERS)}, got {arch!r}")
@@ -71,10 +71,3 @@ class MobileNetV3(nn.Module):
             feats.append(x)
         return feats
 
-
-def mobilenet_v3_large_backbone(width: float = 1.0) -> MobileNetV3:
-    return MobileNetV3("large", width)
-
-
-def mobilenet_v3_small_backbone(width: float = 1.0) -> MobileNetV3:
-    return MobileNetV3("small", width)

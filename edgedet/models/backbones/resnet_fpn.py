@@ -20,7 +20,7 @@ class TorchvisionResNet(nn.Module):
         norm_eval: keep every BatchNorm in eval mode while training (small detection batches; the references do).
     """
 
-    def __init__(self, depth: int = 50, frozen_stages: int = 1, norm_eval: bool = True) -> None:
+    def __init__(self, depth: int = 50, *, frozen_stages: int = 1, norm_eval: bool = True) -> None:
         super().__init__()
         if depth not in _BUILDERS:
             raise ValueError(f"ResNet depth must be one of {sorted(_BUILDERS)}, got {depth}")

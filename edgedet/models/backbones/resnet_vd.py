@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from edgedet.models.layers import ConvNormAct, conv3x3, scaled_channels
 
-__all__ = ["ResNetVd", "resnet18_vd", "resnet50_vd"]
+__all__ = ["ResNetVd"]
 
 
 def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
@@ -64,7 +64,7 @@ class ResNetVd(nn.Module):
             Frozen parts keep their BatchNorm statistics fixed (eval mode) during training.
     """
 
-    def __init__(self, depth: int = 50, width: float = 1.0, dcn: bool = False, frozen_stages: int = -1) -> None:
+    def __init__(self, depth: int = 50, *, width: float = 1.0, dcn: bool = False, frozen_stages: int = -1) -> None:
         super().__init__()
         if depth not in _DEPTHS:
             raise ValueError(f"ResNet-vd depth must be one of {sorted(_DEPTHS)}, got {depth}")
@@ -114,10 +114,3 @@ class ResNetVd(nn.Module):
             feats.append(x)
         return feats
 
-
-def resnet18_vd(width: float = 1.0, dcn: bool = False, frozen_stages: int = -1) -> ResNetVd:
-    return ResNetVd(18, width, dcn, frozen_stages)
-
-
-def resnet50_vd(width: float = 1.0, dcn: bool = False, frozen_stages: int = -1) -> ResNetVd:
-    return ResNetVd(50, width, dcn, frozen_stages)

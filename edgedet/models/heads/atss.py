@@ -42,7 +42,7 @@ class ATSSHead(nn.Module):
     "none"``, ``quality`` [B, A, H, W].
     """
 
-    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, num_anchors: int = 1,
+    def __init__(self, *, num_classes: int, in_channels: int, feat_channels: int = 256, num_anchors: int = 1,
                  stacked_convs: int = 4, num_levels: int = 5, quality: str = "centerness",
                  prior_prob: float = 0.01) -> None:
         super().__init__()

@@ -42,12 +42,12 @@ class PAFNetHead(nn.Module):
 
     def __init__(
         self,
+        *,
         in_channels: int,
         num_classes: int,
         hm_planes: int = 128,
         box_planes: int = 64,
         num_convs: int = 2,
-        *,
         lite: bool = False,
         dcn: bool = True,
         box_scale: float = 16.0,

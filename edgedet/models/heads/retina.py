@@ -24,7 +24,7 @@ class RetinaHead(nn.Module):
     ``forward`` returns per level ``cls`` Float[B, A*C, H, W] and ``reg`` Float[B, A*4, H, W].
     """
 
-    def __init__(self, num_classes: int, in_channels: int, feat_channels: int = 256, num_anchors: int = 9,
+    def __init__(self, *, num_classes: int, in_channels: int, feat_channels: int = 256, num_anchors: int = 9,
                  stacked_convs: int = 4, prior_prob: float = 0.01) -> None:
         super().__init__()
         self.num_classes, self.num_anchors = num_classes, num_anchors

@@ -22,7 +22,7 @@ class RoIBoxHead(nn.Module):
         num_levels: pyramid levels pooled from (P2..P5 = 4).
     """
 
-    def __init__(self, num_classes: int, in_channels: int, fc_channels: int = 1024, roi_size: int = 7,
+    def __init__(self, *, num_classes: int, in_channels: int, fc_channels: int = 1024, roi_size: int = 7,
                  num_levels: int = 4, sampling_ratio: int = 2) -> None:
         super().__init__()
         self.num_classes, self.roi_size, self.sampling_ratio = num_classes, roi_size, sampling_ratio

@@ -18,7 +18,7 @@ MIN_PROPOSAL_SIZE = 1e-3  # proposals narrower or lower than this (input px) are
 class RPNHead(nn.Module):
     """3x3 conv + ReLU, then 1x1 objectness (A per location, sigmoid) and 1x1 deltas (A*4), shared over levels."""
 
-    def __init__(self, in_channels: int, feat_channels: int = 256, num_anchors: int = 3) -> None:
+    def __init__(self, *, in_channels: int, feat_channels: int = 256, num_anchors: int = 3) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, feat_channels, 3, padding=1)
         self.cls_out = nn.Conv2d(feat_channels, num_anchors, 1)

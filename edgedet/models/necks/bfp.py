@@ -76,7 +76,7 @@ class BFP(nn.Module):
         refine_level: index of the level the features are gathered at (1 for RetinaNet, 2 for Faster R-CNN).
     """
 
-    def __init__(self, channels: int, num_levels: int, refine_level: int) -> None:
+    def __init__(self, *, channels: int, num_levels: int, refine_level: int) -> None:
         super().__init__()
         if not 0 <= refine_level < num_levels:
             raise ValueError(f"refine_level must be in [0, {num_levels}), got {refine_level}")

@@ -10,7 +10,7 @@ torch.set_num_threads(1)
     "arch,channels", [("large", [72, 240, 672, 960]), ("small", [72, 96, 288, 576])]
 )
 def test_taps_full_width(arch, channels):
-    net = MobileNetV3(arch, 1.0).eval()
+    net = MobileNetV3(arch, width=1.0).eval()
     assert net.out_channels == channels
     with torch.no_grad():
         feats = net(torch.zeros(1, 3, 64, 64))
@@ -25,7 +25,7 @@ def test_width_and_split_is_exact():
 
     torch.manual_seed(0)
     ref = mobilenet_v3_large(weights=None, width_mult=0.5).eval()
-    net = MobileNetV3("large", 0.5).eval()
+    net = MobileNetV3("large", width=0.5).eval()
     assert net.out_channels == [40, 120, 336, 480]
     # same parameters in the same order -> the split network computes exactly torchvision's features
     ref_params = [p for n, p in ref.named_parameters() if n.startswith("features")]

@@ -9,7 +9,7 @@ torch.set_num_threads(1)
 
 
 def test_head_outputs_and_init():
-    head = PAFNetHead(48, 7, 48, 24, lite=True, dcn=False).eval()
+    head = PAFNetHead(in_channels=48, num_classes=7, hm_planes=48, box_planes=24, lite=True, dcn=False).eval()
     assert sum(isinstance(m, LiteConv) for m in head.modules()) == 4
     with torch.no_grad():
         hm, ltrb = head(torch.randn(2, 48, 10, 12))
@@ -20,7 +20,7 @@ def test_head_outputs_and_init():
 
 
 def test_normal_head_dcn():
-    head = PAFNetHead(16, 3, 16, 8, lite=False, dcn=True).eval()
+    head = PAFNetHead(in_channels=16, num_classes=3, hm_planes=16, box_planes=8, lite=False, dcn=True).eval()
     assert sum(isinstance(m, ModulatedDeformConv2d) for m in head.modules()) == 4
     with torch.no_grad():
         hm, ltrb = head(torch.randn(1, 16, 8, 8))

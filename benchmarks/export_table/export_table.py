@@ -1,6 +1,6 @@
 """Every export of one trained PAFNet-lite: AP through edgedet.runtime, size, host latency, parity; vs YOLO11n.
 
-    .venv/bin/python benchmarks/export_table.py --ckpt runs/quickstart/pafnet_lite_tiny/train/weights/last.pt \\
+    .venv/bin/python benchmarks/export_table/export_table.py --ckpt runs/quickstart/pafnet_lite_tiny/train/weights/last.pt \\
         [--data DIR] [--val-images 300] [--calib-n 100] [--formats onnx tflite ...] [--precisions fp32 int8 ...] \\
         [--yolo-onnx /tmp/yolo11n/yolo11n.onnx] [--yolo-tflite /tmp/yolo11n/yolo11n.tflite] [--out runs/export_table]
 
@@ -41,7 +41,7 @@ They are timed here in edgedet's venv, onnxruntime / LiteRT with the same thread
 against PAFNet-lite fp32 re-exported at the YOLO file's input size (a fully convolutional model; only latency
 is compared). Ratio = PAFNet-lite median / YOLO11n median.
 
-Writes ``--json`` (default benchmarks/export_table.json) and ``OUT/export_table.md``, and prints the markdown.
+Writes ``--json`` (default benchmarks/export_table/export_table.json) and ``OUT/export_table.md``, and prints the markdown.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ import dataclasses
 import json
 import os
 import shlex
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -60,39 +59,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine
+from edgedet.bench import latency_stats, machine_info, time_interleaved
 
 INT8_TOLERANCE_AP = 0.010  # 1.0 AP point, absolute
-
-
-def stats(ms: list[float]) -> dict[str, float]:
-    """Median, p95 (nearest rank), min of a list of milliseconds."""
-    s = sorted(ms)
-    return {"p50_ms": round(statistics.median(s), 2), "p95_ms": round(s[min(len(s) - 1, int(0.95 * len(s)))], 2),
-            "min_ms": round(s[0], 2), "runs": len(s)}
-
-
-def interleaved(fns: dict[str, tuple[Callable, Any]], warmup: int, runs: int, seed: int = 0) -> dict[str, dict]:
-    """Time ``fn(x)`` for every entry, round-robin, in a fresh (seeded) random order every round.
-
-    Args:
-        fns: name -> (callable, its fixed input).
-        warmup: untimed rounds first; runs: timed rounds.
-    """
-    names = list(fns)
-    for _ in range(warmup):
-        for n in names:
-            fns[n][0](fns[n][1])
-    rng = np.random.default_rng(seed)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for _ in range(runs):
-        for i in rng.permutation(len(names)):
-            fn, x = fns[names[i]]
-            t0 = time.perf_counter()
-            fn(x)
-            times[names[i]].append((time.perf_counter() - t0) * 1e3)
-    return {n: stats(v) for n, v in times.items()}
 
 
 def int8_verdicts(rows: list[dict], tol: float = INT8_TOLERANCE_AP) -> dict[str, dict[str, Any]]:
@@ -258,8 +227,8 @@ def time_all(entries: dict[str, tuple[str, Path, int]], model, imgsz: int, threa
                 fns[name] = (runtime.load(path, threads=t).run, x)
             else:
                 fns[name] = (_onnx_timer if kind == "onnx" else _tflite_timer)(path, t)
-        for name, s in interleaved(fns, warmup, runs).items():
-            out[name][str(t)] = s
+        for name, ms in time_interleaved(fns, warmup=warmup, runs=runs).items():
+            out[name][str(t)] = latency_stats(ms).as_dict()
         print(f"timed {len(fns)} models at {t} thread(s), load {os.getloadavg()[0]:.1f}", flush=True)
         del fns
     return out
@@ -326,8 +295,8 @@ def main(argv=None) -> int:
     from edgedet.data.synth import ensure_synth
     from edgedet.engine.checkpoint import load_detector
 
-    info = {"command": "python benchmarks/export_table.py " + shlex.join(sys.argv[1:] if argv is None else argv),
-            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "load_avg_start": os.getloadavg()}
+    info = {"command": "python benchmarks/export_table/export_table.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+            "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_info(), "load_avg_start": os.getloadavg()}
     pairs = _pairs(args.formats, args.precisions)
     data = args.data or ensure_synth()
     val = load_dataset(data, "val")

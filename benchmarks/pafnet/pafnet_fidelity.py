@@ -1,26 +1,23 @@
 """Parameters and MACs of the PAFNet presets, against the published reference figures.
 
-    .venv/bin/python benchmarks/pafnet_fidelity.py
+    .venv/bin/python benchmarks/pafnet/pafnet_fidelity.py
 
 MACs come from ``torch.utils.flop_counter.FlopCounterMode`` (FLOPs / 2), which counts convolutions (incl.
 depthwise and transposed) and matmuls, not element-wise ops, pooling or interpolation. It cannot see
 torchvision's ``deform_conv2d``, so DCNv2 layers are added by hand (k*k*Cin*Cout per output pixel, like a conv).
-Writes benchmarks/pafnet_fidelity.json and prints a markdown row for benchmarks/README.md.
+Writes benchmarks/pafnet/pafnet_fidelity.json and prints a markdown row for benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine
-
+from edgedet.bench import machine_info
 from edgedet.config.schema import ModelConfig
 from edgedet.models.layers import ModulatedDeformConv2d
 from edgedet.models.zoo import build_model
@@ -64,7 +61,8 @@ def main() -> None:
         })
         print(json.dumps(rows[-1]))
     out = {
-        "command": "python benchmarks/pafnet_fidelity.py", "date": time.strftime("%Y-%m-%d"), "machine": machine(),
+        "command": "python benchmarks/pafnet/pafnet_fidelity.py", "date": time.strftime("%Y-%m-%d"),
+        "machine": machine_info(),
         "counter": "torch.utils.flop_counter.FlopCounterMode (conv/matmul only), MACs = FLOPs / 2; DCN added by hand",
         "results": rows,
     }

@@ -1,11 +1,11 @@
 """Train detectors on the built-in dataset with one shared short schedule and record COCO metrics.
 
 Usage:
-    .venv/bin/python benchmarks/train_results.py --group anchor   # issue: anchor-based detectors + assigners
-    .venv/bin/python benchmarks/train_results.py --group pafnet   # PAFNet-lite and PAFNet-R18
+    .venv/bin/python benchmarks/train_results/train_results.py --group anchor   # issue: anchor-based detectors + assigners
+    .venv/bin/python benchmarks/train_results/train_results.py --group pafnet   # PAFNet-lite and PAFNet-R18
 
 Every entry uses the same data, schedule, input size and width, so rows are comparable with each other (not with
-the papers' COCO figures). Writes ``benchmarks/train_results_<group>.json`` and prints a markdown table.
+the papers' COCO figures). Writes ``benchmarks/train_results/train_results_<group>.json`` and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
-
-from edgedet.config import resolve  # noqa: E402
-from edgedet.data.synth import ensure_synth  # noqa: E402
-from edgedet.engine.trainer import Trainer  # noqa: E402
+from edgedet.bench import machine_info
+from edgedet.config import resolve
+from edgedet.data.synth import ensure_synth
+from edgedet.engine.trainer import Trainer
 
 # label -> (YAML to start from, overrides). r18 variants at reduced width keep a CPU run in minutes.
 GROUPS = {
@@ -95,7 +93,7 @@ def main() -> None:
                           "train_seconds": round(seconds, 1), "train_images_per_s": round(n_images / seconds, 2),
                           "params_M": round(sum(q.numel() for q in trainer.model.parameters()) / 1e6, 2)}
         print(label, results[label], flush=True)
-        out_json.write_text(json.dumps({"command": " ".join(sys.argv), "schedule": vars(args), "machine": machine(),
+        out_json.write_text(json.dumps({"command": " ".join(sys.argv), "schedule": vars(args), "machine": machine_info(),
                                         "rows": results}, indent=2))
     print(markdown(results))
 

@@ -1,14 +1,14 @@
 """Two-stage export cost: Libra Faster R-CNN through ONNX Runtime (edgedet.runtime) vs PyTorch, same image.
 
-    .venv/bin/python benchmarks/two_stage_latency.py --ckpt runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt \\
-        [--imgsz 320] [--threads 1] [--runs 30]
+    .venv/bin/python benchmarks/two_stage/two_stage_latency.py \\
+        --ckpt runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt [--imgsz 320] [--threads 1] [--runs 30]
 
 Without ``--ckpt`` a freshly initialised ``libra_faster_rcnn_r18_fpn`` at ``--width`` is used (the RoI head's cost
 is fixed by the proposal count, so weights matter little; a trained model makes the PyTorch NMS realistic).
 Both sides run end to end on one validation image of the built-in dataset: letterbox, network, proposals, RoI
 head, NMS. PyTorch: ``model.predict`` on the preprocessed input (RPN NMS first, head on <= ``rpn_max_test`` RoIs).
 Export: ``runtime.load(dir).predict(image)`` (head on every pre-NMS proposal, NMS in the runtime). Timed
-round-robin in a random order every round (:func:`export_table.interleaved`). Writes ``--json``.
+round-robin in a random order every round (:func:`edgedet.bench.time_interleaved`). Writes ``--json``.
 """
 
 from __future__ import annotations
@@ -23,17 +23,14 @@ from pathlib import Path
 import cv2
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
-from export_table import interleaved  # noqa: E402
-
-from edgedet import runtime  # noqa: E402
-from edgedet.config.schema import ModelConfig  # noqa: E402
-from edgedet.data import SYNTH_CLASS_NAMES, ensure_synth, load_dataset  # noqa: E402
-from edgedet.deploy.preprocess import preprocess_bgr  # noqa: E402
-from edgedet.engine.checkpoint import load_detector  # noqa: E402
-from edgedet.export.api import export  # noqa: E402
-from edgedet.models.zoo import build_model  # noqa: E402
+from edgedet import runtime
+from edgedet.bench import latency_stats, machine_info, time_interleaved
+from edgedet.config.schema import ModelConfig
+from edgedet.data import SYNTH_CLASS_NAMES, ensure_synth, load_dataset
+from edgedet.deploy.preprocess import preprocess_bgr
+from edgedet.engine.checkpoint import load_detector
+from edgedet.export.api import export
+from edgedet.models.zoo import build_model
 
 
 def main() -> None:
@@ -47,7 +44,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "two_stage_latency.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    info = machine()
+    info = machine_info()
     if args.ckpt:
         model, state = load_detector(args.ckpt, "cpu")
         names, model_name = state["class_names"], state["model_name"]
@@ -69,7 +66,7 @@ def main() -> None:
 
         fns = {"pytorch_predict": (torch_predict, image),
                "onnxruntime_export_predict": (lambda img: predictor.predict(img, score_thr=0.05), image)}
-        lat = interleaved(fns, args.warmup, args.runs)
+        lat = {k: latency_stats(v).as_dict() for k, v in time_interleaved(fns, warmup=args.warmup, runs=args.runs).items()}
         n_rois = int(sum(res.metadata["decode"]["level_counts"]))
     result = {"command": " ".join(["python", *sys.argv]), "machine": info, "threads": args.threads,
               "imgsz": args.imgsz, "ckpt": str(args.ckpt) if args.ckpt else None, "width": None if args.ckpt else args.width,

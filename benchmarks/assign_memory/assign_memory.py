@@ -1,6 +1,6 @@
 """Peak memory and time of MaxIoU / ATSS assignment on crowded images: chunked (default) vs full matrix.
 
-    .venv/bin/python benchmarks/assign_memory.py [--gts 100 500 2000] [--threads 1]
+    .venv/bin/python benchmarks/assign_memory/assign_memory.py [--gts 100 500 2000] [--threads 1]
 
 Priors: RetinaNet anchors of a 1024x1024 input (strides 8-128, 9 per location: 196,416 priors). GT boxes:
 uniformly placed, sides 8-200 px, seed 0. ``chunked`` = the assigners' default (at most 4M GT x prior pairs at
@@ -8,14 +8,13 @@ once); ``full`` = the same code with ``max_chunk_elems=None`` (one GT x prior ma
 Every case runs in a fresh subprocess; peak extra memory = ``ru_maxrss`` after the assignment minus ``ru_maxrss``
 just before it (inputs built, torch imported and warmed on a small case). The ``gt_inds`` of chunked and full are
 asserted identical. A full case that would not fit in the available memory is skipped and recorded as such.
-Writes benchmarks/assign_memory.json and prints markdown rows for benchmarks/README.md.
+Writes benchmarks/assign_memory/assign_memory.json and prints markdown rows for benchmarks/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine
-
 from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
+from edgedet.bench import machine_info, peak_rss_mb
 from edgedet.structures.priors import feat_sizes_for_input, retinanet_anchors
 
 IMGSZ = 1024
@@ -50,8 +47,6 @@ def _assigner(name: str, chunked: bool):
 
 
 def _run(assigner, name, priors, nlp, gts, labels):
-    if name == "max_iou":
-        return assigner.assign(priors, gts, labels)
     return assigner.assign(priors, nlp, gts, labels)
 
 
@@ -59,13 +54,13 @@ def child(name: str, num_gts: int, mode: str, threads: int, out_path: str) -> No
     torch.set_num_threads(threads)
     priors, nlp, gts, labels = _inputs(num_gts)
     _run(_assigner(name, mode == "chunked"), name, priors, nlp, gts[:2], labels[:2])  # warm the kernels
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_mb()
     t0 = time.perf_counter()
     res = _run(_assigner(name, mode == "chunked"), name, priors, nlp, gts, labels)
     dt = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_mb()
     torch.save(res.gt_inds, out_path)
-    print(json.dumps({"seconds": round(dt, 3), "peak_extra_mb": round((after - before) / 1024, 1),
+    print(json.dumps({"seconds": round(dt, 3), "peak_extra_mb": round(after - before, 1),
                       "num_pos": int((res.gt_inds > 0).sum()), "num_ignored": int((res.gt_inds < 0).sum())}))
 
 
@@ -114,8 +109,8 @@ def main() -> None:
                     assert row["identical"], f"{name} with {n} GTs: chunked and full assignments differ"
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    result = {"benchmark": "assign_memory", "imgsz": IMGSZ, "threads": args.threads, "machine": machine(),
-              "command": "python benchmarks/assign_memory.py " + " ".join(sys.argv[1:]), "rows": rows}
+    result = {"benchmark": "assign_memory", "imgsz": IMGSZ, "threads": args.threads, "machine": machine_info(),
+              "command": "python benchmarks/assign_memory/assign_memory.py " + " ".join(sys.argv[1:]), "rows": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print("| assigner | GTs | chunked s | chunked peak MB | full s | full peak MB | identical |")
     print("|---|---:|---:|---:|---:|---:|---|")
