@@ -27,10 +27,10 @@ from edgedet import runtime
 from edgedet.bench import latency_stats, machine_info, time_interleaved
 from edgedet.config.schema import ModelConfig
 from edgedet.data import SYNTH_CLASS_NAMES, ensure_synth, load_dataset
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.engine.checkpoint import load_detector
 from edgedet.export.api import export
 from edgedet.models.zoo import build_model
-from edgedet.preprocess import preprocess_bgr
 
 
 def main() -> None:

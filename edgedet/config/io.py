@@ -13,7 +13,9 @@ import yaml
 
 from edgedet.config.schema import ConfigError, RunConfig, validate_config
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""The zoo's YAML configs: package data (``edgedet/configs/``), so an installed wheel has them; the checkout's
+top-level ``models/`` is a symlink to this folder, the place users read them."""
 
 
 def _suggest(key: str, choices: list[str]) -> str:
@@ -112,7 +114,8 @@ def available_models() -> list[str]:
 
 
 def resolve(name_or_path: str, overrides: list[str] | None = None) -> RunConfig:
-    """Load a zoo model config by name (``models/NAME.yaml``) or a YAML path, then apply ``key=value`` overrides.
+    """Load a zoo model config by name (``edgedet/configs/NAME.yaml``, i.e. ``models/NAME.yaml``) or a YAML path,
+    then apply ``key=value`` overrides.
 
     Args:
         name_or_path: zoo name such as ``pafnet_lite_mbv3`` or a path to a YAML file.

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from edgedet.config.schema import DataConfig
 from edgedet.data import transforms as T
 from edgedet.data.index import DatasetIndex, ImageRecord
-from edgedet.preprocess import MEAN, PAD_VALUE, STD
+from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edgedet.preprocess import MEAN, LetterboxInfo, boxes_to_input, letterbox
+from edgedet.deploy.preprocess import MEAN, LetterboxInfo, boxes_to_input, letterbox
 
 MEAN_PIXEL = tuple(round(m * 255) for m in MEAN)  # RGB; normalises to 0, i.e. "no information"
 
@@ -213,7 +213,7 @@ def mosaic(items: list, size: int, rng: np.random.Generator, fill: tuple[int, in
 
 
 def letterbox_with_boxes(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, LetterboxInfo]:
-    """:func:`edgedet.preprocess.letterbox` plus the boxes mapped into input pixels."""
+    """:func:`edgedet.deploy.preprocess.letterbox` plus the boxes mapped into input pixels."""
     canvas, info = letterbox(image, size)
     return canvas, boxes_to_input(boxes.reshape(-1, 4), info), info
 

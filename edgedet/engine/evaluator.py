@@ -120,7 +120,7 @@ def evaluate_predictor(
     ``predict_batch(inputs)`` returns per image ``(boxes xyxy model-input px, scores, labels)``; each meta holds
     ``image_id`` and ``letterbox`` ``(scale, pad_x, pad_y, orig_h, orig_w)``.
     """
-    from edgedet.preprocess import LetterboxInfo, boxes_to_original
+    from edgedet.deploy.preprocess import LetterboxInfo, boxes_to_original
 
     results: list[dict[str, Any]] = []
     iterator = batches

@@ -1,6 +1,8 @@
 """``export()``: one directory per format x precision, each with model file(s), edgedet.json and parity.json.
 
-Exporter contract (the table :data:`FORMAT_EXPORTERS`; each entry imports its module lazily)::
+Exporter contract (the table :data:`FORMAT_EXPORTERS`; the heavy ones import their module lazily; exporters import
+:class:`~edgedet.export.context.ExportContext` / ``ExportArtifact`` from :mod:`edgedet.export.context`, never this
+module)::
 
     def export_<fmt>(ctx: ExportContext) -> ExportArtifact
 
@@ -9,7 +11,7 @@ Exporter contract (the table :data:`FORMAT_EXPORTERS`; each entry imports its mo
 * build the metadata with ``ctx.make_metadata(model_file, layout="NCHW"|"NHWC", extra={...})`` (embed it in the
   file when the format allows) and return ``ExportArtifact(model_file, metadata)``;
 * ``ctx.onnx_fp32()`` returns a cached, simplified fp32 ONNX (opset 17) of ``ctx.graph`` for ONNX-based
-  converters; ``ctx.calib`` is float32 ``[n, 3, S, S]`` NCHW through :mod:`edgedet.preprocess` (int8 only);
+  converters; ``ctx.calib`` is float32 ``[n, 3, S, S]`` NCHW through :mod:`edgedet.deploy.preprocess` (int8 only);
 * a missing heavy dependency raises ``ImportError`` naming the pip extra (``pip install 'edgedet[tflite]'``).
 
 The API then writes ``edgedet.json`` and ``parity.json`` (runs the file through :mod:`edgedet.runtime`).
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +29,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgedet.export import onnx_export
+from edgedet.deploy.decode_spec import as_decode_spec
+from edgedet.deploy.preprocess import preprocess_bgr
+from edgedet.deploy.schema import write_metadata
 from edgedet.export.calib import describe_source, load_calibration_images, load_images_bgr
-from edgedet.export.metadata import build_metadata, write_metadata
+from edgedet.export.context import ExportArtifact, ExportContext
+from edgedet.export.onnx_export import export_onnx
 from edgedet.export.parity import check_parity, synthetic_images_bgr
 from edgedet.models.base import Detector
-from edgedet.preprocess import preprocess_bgr
 
 INPUT_NAME = "images"
 SUPPORTED_PRECISIONS: dict[str, tuple[str, ...]] = {
@@ -41,15 +45,6 @@ SUPPORTED_PRECISIONS: dict[str, tuple[str, ...]] = {
     "paddle": ("fp32",),
     "paddle-lite": ("fp32",),
 }
-DEFAULT_OUTPUT_NAMES = {"topk_boxes": ["boxes", "scores", "labels"]}
-
-
-@dataclass
-class ExportArtifact:
-    """What an exporter produced: ``model_file`` relative to ``ctx.out_dir`` and the full ``edgedet.json`` dict."""
-
-    model_file: str
-    metadata: dict[str, Any]
 
 
 @dataclass
@@ -62,55 +57,6 @@ class ExportResult:
     model_path: Path
     metadata: dict[str, Any]
     parity: dict[str, Any]
-
-
-@dataclass
-class ExportContext:
-    """Everything an exporter needs (see the module docstring)."""
-
-    model: Detector
-    graph: nn.Module
-    fmt: str
-    precision: str
-    imgsz: int
-    out_dir: Path
-    work_dir: Path
-    input_name: str
-    output_names: list[str]
-    output_shapes: list[list[int]]
-    example_input: np.ndarray  # float32 [1, 3, S, S]
-    calib: np.ndarray | None
-    calib_summary: dict[str, Any] | None
-    threads: int
-    model_name: str
-    class_names: list[str]
-    source_ckpt: Path | None
-    _onnx_cache: dict[str, Path] = field(default_factory=dict)
-
-    def onnx_fp32(self, opset: int = 17) -> Path:
-        """Simplified fp32 ONNX of ``graph`` with static shapes, exported once per ``export()`` call and opset."""
-        key = f"opset{opset}"
-        if key not in self._onnx_cache:
-            path = self.work_dir / f"model_fp32_{key}.onnx"
-            onnx_export.export_onnx_file(self.graph, self.example_input, path, input_name=self.input_name,
-                                         output_names=self.output_names, opset=opset)
-            self._onnx_cache[key] = path
-        return self._onnx_cache[key]
-
-    def make_metadata(self, model_file: str, layout: str = "NCHW", extra: dict[str, Any] | None = None) -> dict:
-        """The ``edgedet.json`` dict for this format x precision."""
-        outputs = [{"name": n, "shape": s, "dtype": "float32"} for n, s in zip(self.output_names, self.output_shapes)]
-        return build_metadata(
-            model_name=self.model_name, class_names=self.class_names, imgsz=self.imgsz, fmt=self.fmt,
-            precision=self.precision, model_file=model_file, outputs=outputs, decode=self.model.decode_spec(),
-            layout=layout, input_name=self.input_name,
-            calibration=self.calib_summary if self.precision == "int8" else None,
-            source_ckpt=self.source_ckpt, extra=extra,
-        )
-
-
-def _export_onnx(ctx: ExportContext) -> ExportArtifact:
-    return onnx_export.export_onnx(ctx)
 
 
 def _export_tflite(ctx: ExportContext) -> ExportArtifact:
@@ -132,7 +78,7 @@ def _export_paddle_lite(ctx: ExportContext) -> ExportArtifact:
 
 
 FORMAT_EXPORTERS: dict[str, Callable[[ExportContext], ExportArtifact]] = {
-    "onnx": _export_onnx,
+    "onnx": export_onnx,
     "tflite": _export_tflite,
     "paddle": _export_paddle,
     "paddle-lite": _export_paddle_lite,
@@ -167,9 +113,8 @@ def check_pairs(formats: Sequence[str], precisions: Sequence[str], model: Detect
 
 
 def _output_names(model: Detector, n: int) -> list[str]:
-    spec = model.decode_spec()
-    names = spec.get("output_names") or spec.get("outputs") or DEFAULT_OUTPUT_NAMES.get(spec.get("type"), [])
-    if len(names) != n or not all(isinstance(x, str) for x in names):
+    names = as_decode_spec(model.decode_spec()).outputs
+    if len(names) != n:
         names = [f"output{i}" for i in range(n)]
     return list(names)
 
@@ -190,7 +135,7 @@ def _calibration(source: Any, n: int, method: str, imgsz: int) -> tuple[np.ndarr
         raise ValueError(f"calib_method '{method}' is not one of {list(CALIB_METHODS)}")
     calib = load_calibration_images(source, n, imgsz)
     summary = {"n_images": len(calib), "source": describe_source(source), "method": method,
-               "preprocess": "edgedet.preprocess.preprocess_bgr"}
+               "preprocess": "edgedet.deploy.preprocess.preprocess_bgr"}
     return calib, summary
 
 

@@ -1,4 +1,4 @@
-"""Calibration and parity images: file discovery, deterministic choice, preprocessing through edgedet.preprocess.
+"""Calibration and parity images: file discovery, deterministic choice, preprocessing through edgedet.deploy.preprocess.
 
 ``paths_or_data`` may be a directory (searched recursively for images, so COCO / YOLO / VOC roots work), one
 image file, a list of image paths, a list of BGR ``uint8 [H, W, 3]`` arrays, or an already preprocessed
@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgedet.preprocess import preprocess_bgr
+from edgedet.deploy.preprocess import preprocess_bgr
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 CALIB_SEED = 0

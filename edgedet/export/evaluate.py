@@ -7,15 +7,19 @@ from typing import Any
 
 import cv2
 
+from edgedet.deploy.thresholds import EVAL_SCORE_THR
 from edgedet.engine.evaluator import coco_evaluate, detections_to_coco
 
 
-def evaluate_export(path: str | Path, index, threads: int | None = None, score_thr: float = 0.01,
+def evaluate_export(path: str | Path, index, threads: int | None = None, score_thr: float = EVAL_SCORE_THR,
                     progress: bool = True) -> dict[str, Any]:
     """COCO metrics of an export (file or export directory) on a dataset index.
 
     Images are read as BGR and go through the runtime's own letterbox and decode, exactly as on a device.
     Category ids are mapped through the index, so class order must match the export's metadata.
+    ``score_thr`` is passed to every ``predict`` explicitly: evaluation keeps low-scoring detections
+    (:data:`edgedet.deploy.thresholds.EVAL_SCORE_THR`, the same as the PyTorch evaluation), not the user-facing
+    ``predict`` default.
     """
     from edgedet import runtime
 

@@ -8,94 +8,23 @@
 * int8: :func:`edgedet.quant.onnx_int8.quantize_onnx_int8` (QDQ, per-channel, reduce_range, the head tail in
   float).
 
-The metadata (``edgedet.json`` contents) is embedded in ``metadata_props`` under the key ``"edgedet"``.
+The metadata (``edgedet.json`` contents) is embedded in ``metadata_props`` under the key ``"edgedet"``. Tracing to a
+file and embedding live in :mod:`edgedet.export.onnx_file` (shared with the ONNX-based converters).
 """
 
 from __future__ import annotations
 
-import json
 import shutil
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
-
-from edgedet.export.metadata import ONNX_METADATA_KEY
-
-if TYPE_CHECKING:
-    from edgedet.export.api import ExportArtifact, ExportContext
-
-
-def _require_onnx() -> tuple[Any, Any]:
-    try:
-        import onnx
-        import onnxslim
-    except ImportError as e:
-        raise ImportError("ONNX export needs onnx and onnxslim: pip install 'edgedet[export]'") from e
-    return onnx, onnxslim
-
-
-def export_onnx_file(
-    graph: nn.Module,
-    example_input: np.ndarray,
-    path: Path,
-    *,
-    input_name: str = "images",
-    output_names: list[str],
-    opset: int = 17,
-    simplify: bool = True,
-) -> Path:
-    """Trace ``graph`` on ``example_input`` (float32 ``[1, 3, S, S]``) to a static-shape ONNX file.
-
-    Every node gets a unique name (quantization excludes nodes by name).
-    """
-    onnx, onnxslim = _require_onnx()
-    path = Path(path)
-    graph = graph.eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        # tracing freezes shapes into constants: that is the static-shape export we want
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)  # dynamo=False is deliberate (DESIGN)
-        torch.onnx.export(
-            graph, (torch.from_numpy(np.ascontiguousarray(example_input, np.float32)),), str(path),
-            dynamo=False, opset_version=opset, input_names=[input_name], output_names=list(output_names),
-            do_constant_folding=True,
-        )
-    model = onnx.load(str(path))
-    if simplify:
-        model = onnxslim.slim(model)
-    _name_nodes(model)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
-def _name_nodes(model: Any) -> None:
-    seen: set[str] = set()
-    for i, node in enumerate(model.graph.node):
-        if not node.name or node.name in seen:
-            node.name = f"{node.op_type}_{i}"
-        seen.add(node.name)
-
-
-def embed_metadata(path: Path, meta: dict[str, Any]) -> None:
-    """Write ``meta`` as JSON into the ONNX file's ``metadata_props`` (key ``"edgedet"``), replacing any old one."""
-    onnx, _ = _require_onnx()
-    model = onnx.load(str(path))
-    kept = [p for p in model.metadata_props if p.key != ONNX_METADATA_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    model.metadata_props.add(key=ONNX_METADATA_KEY, value=json.dumps(meta))
-    onnx.save(model, str(path))
+from edgedet.export.context import ExportArtifact, ExportContext
+from edgedet.export.onnx_file import embed_metadata, require_onnx
 
 
 def convert_onnx_fp16(src: Path, dst: Path) -> Path:
     """fp32 ONNX -> fp16 weights/activations with float32 graph inputs and outputs."""
-    onnx, _ = _require_onnx()
+    onnx, _ = require_onnx()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
@@ -124,8 +53,6 @@ def _toposort(model: Any) -> None:
 
 def export_onnx(ctx: ExportContext) -> ExportArtifact:
     """The ``"onnx"`` entry of ``FORMAT_EXPORTERS``: fp32 / fp16 / int8 ONNX in ``ctx.out_dir``."""
-    from edgedet.export.api import ExportArtifact
-
     fp32 = ctx.onnx_fp32(opset=17)
     model_file = f"{ctx.model_name}_{ctx.precision}.onnx"
     dst = ctx.out_dir / model_file

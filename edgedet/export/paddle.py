@@ -20,12 +20,10 @@ import subprocess
 import sys
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from edgedet.export.context import ExportArtifact, ExportContext
 from edgedet.export.onnx_fixes import fix_onnx_for_x2paddle
-
-if TYPE_CHECKING:
-    from edgedet.export.api import ExportArtifact, ExportContext
 
 OPSET = 13
 MODEL_FILE = "model.pdmodel"
@@ -124,8 +122,6 @@ def paddle_output_names(model_file: Path) -> list[str]:
 
 def export_paddle(ctx: ExportContext) -> ExportArtifact:
     """The ``"paddle"`` entry of ``FORMAT_EXPORTERS`` (fp32)."""
-    from edgedet.export.api import ExportArtifact
-
     if ctx.precision != "fp32":
         raise ValueError(f"paddle export supports fp32 only, got '{ctx.precision}'")
     extra = convert_onnx_to_paddle(ctx.onnx_fp32(opset=OPSET), ctx.out_dir, ctx.work_dir)

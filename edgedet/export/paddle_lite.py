@@ -1,7 +1,7 @@
 """Paddle inference model -> Paddle-Lite ``.nb`` (naive buffer) for ARM, plus an x86 twin for host parity.
 
 ``paddle_lite_opt`` comes from the ``paddlelite`` 2.13rc0 wheel in the cached Python 3.10 toolchain
-(:mod:`edgedet.export.toolchain`); the Paddle model comes from :mod:`edgedet.export.paddle` (x2paddle).
+(:mod:`edgedet.deploy.toolchain`); the Paddle model comes from :mod:`edgedet.export.paddle` (x2paddle).
 
 * ``model.nb``: ``--valid_targets=arm``, the file to ship to a phone or ARM board (the ``model_file``).
 * ``model_x86.nb``: ``--valid_targets=x86`` for running on this host through ``MobileConfig``. Paddle-Lite's x86
@@ -17,15 +17,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from edgedet.deploy.toolchain import TOOLCHAIN_PACKAGES, ToolchainError, toolchain_bin
+from edgedet.export.context import ExportArtifact, ExportContext
 from edgedet.export.paddle import MODEL_FILE as PD_MODEL
 from edgedet.export.paddle import OPSET, convert_onnx_to_paddle
 from edgedet.export.paddle import PARAMS_FILE as PD_PARAMS
-from edgedet.export.toolchain import TOOLCHAIN_PACKAGES, ToolchainError, toolchain_bin
-
-if TYPE_CHECKING:
-    from edgedet.export.api import ExportArtifact, ExportContext
 
 ARM_FILE = "model.nb"
 X86_FILE = "model_x86.nb"
@@ -78,8 +76,6 @@ def paddle_to_lite(paddle_dir: Path, out_dir: Path, work_dir: Path) -> dict[str,
 
 def export_paddle_lite(ctx: ExportContext) -> ExportArtifact:
     """The ``"paddle-lite"`` entry of ``FORMAT_EXPORTERS`` (fp32): ONNX -> Paddle -> ``.nb``."""
-    from edgedet.export.api import ExportArtifact
-
     if ctx.precision != "fp32":
         raise ValueError(f"paddle-lite export supports fp32 only, got '{ctx.precision}'")
     paddle_dir = ctx.work_dir / "paddle_for_lite"

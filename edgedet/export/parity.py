@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 import torch
 
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.export.calib import read_bgr
 from edgedet.models.base import Detector
-from edgedet.preprocess import preprocess_bgr
 from edgedet.runtime import load
 from edgedet.runtime.decode import decode_outputs
 from edgedet.runtime.nms import box_iou_xyxy
@@ -216,7 +216,7 @@ def check_parity(
         raise ValueError("check_parity needs at least one image")
     export_dir = Path(export_dir)
     predictor = load(export_dir, threads=threads)
-    meta, spec = predictor.meta, predictor.meta["decode"]
+    meta, spec = predictor.meta, predictor.decode_spec
     graph = model.eval().export_graph().eval()
     fp32 = meta["precision"] == "fp32"
     tally = _Tally([o["name"] for o in meta["outputs"]], fp32)
@@ -226,9 +226,9 @@ def check_parity(
             out = graph(torch.from_numpy(x))
         t_out = [o.numpy().astype(np.float32) for o in ((out,) if isinstance(out, torch.Tensor) else out)]
         r_out = predictor.run(x)
-        unit = [1.0 / predictor.imgsz if n in INPUT_SIDE_UNITS.get(spec["type"], ()) else 1.0 for n in tally.names]
+        unit = [1.0 / predictor.imgsz if n in INPUT_SIDE_UNITS.get(spec.type, ()) else 1.0 for n in tally.names]
         tally.add_raw([o * u for o, u in zip(t_out, unit)], [o * u for o, u in zip(r_out, unit)],
-                      topk=spec["type"] == "topk_boxes")
+                      topk=spec.type == "topk_boxes")
         tally.add_detections(_match_detections(decode_outputs(t_out, spec, score_thr, predictor.imgsz)[0],
                                                decode_outputs(r_out, spec, score_thr, predictor.imgsz)[0],
                                                DET_IOU if fp32 else 0.5))

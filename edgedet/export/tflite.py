@@ -23,16 +23,14 @@ import dataclasses
 import itertools
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from edgedet.export.context import ExportArtifact, ExportContext
 from edgedet.models.layers import DepthwiseDeconv2x
-
-if TYPE_CHECKING:
-    from edgedet.export.api import ExportArtifact, ExportContext
 
 LAYOUT = "NHWC"
 INPUT_NAME = "images"
@@ -173,7 +171,7 @@ def convert_int8(
     """PT2E full-integer int8 with a float tail (module docstring); returns notes for ``edgedet.json``.
 
     Args:
-        calib_nchw: float32 ``[N, 3, S, S]`` through :mod:`edgedet.preprocess`; run one image at a time.
+        calib_nchw: float32 ``[N, 3, S, S]`` through :mod:`edgedet.deploy.preprocess`; run one image at a time.
     """
     litert_torch = _require_litert()
     from litert_torch.quantize.quant_config import QuantConfig
@@ -244,8 +242,6 @@ def _fp32_file(ctx: ExportContext) -> Path:
 
 def export_tflite(ctx: ExportContext) -> ExportArtifact:
     """The ``"tflite"`` entry of ``FORMAT_EXPORTERS``: fp32 / fp16 / int8 ``.tflite`` in ``ctx.out_dir``."""
-    from edgedet.export.api import ExportArtifact
-
     model_file = f"{ctx.model_name}_{ctx.precision}.tflite"
     dst = ctx.out_dir / model_file
     extra: dict[str, Any] = {"converter": "litert-torch", "signature": "serving_default",

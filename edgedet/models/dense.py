@@ -9,12 +9,12 @@ out. Assignment and losses live in the criterion (:mod:`edgedet.models.criteria.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
+from edgedet.deploy.decode_spec import AnchorDeltasSpec, GridPriorsSpec
 from edgedet.models.base import Detections, Detector
 from edgedet.models.criteria.dense import DenseCriterion
 from edgedet.structures.coders import DeltaXYWHCoder
@@ -112,7 +112,8 @@ class DenseDetector(Detector):
 
     @torch.no_grad()
     def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:
-        """Per image dict(boxes [K, 4] xyxy input px, scores [K], labels [K]); ``score_thr`` None = test config."""
+        """Per image dict(boxes [K, 4] xyxy input px, scores [K], labels [K]) scoring above ``score_thr``;
+        None = this model's ``test_cfg.score_thr`` (callers that evaluate pass their threshold explicitly)."""
         thr = self.test_cfg.score_thr if score_thr is None else score_thr
         cls, reg = outputs[0], outputs[1]
         scores = cls.sigmoid()
@@ -143,27 +144,20 @@ class DenseDetector(Detector):
         keep = batched_nms(boxes, vals, labels, self.test_cfg.nms_iou)[: self.test_cfg.max_det]
         return {"boxes": boxes[keep], "scores": vals[keep], "labels": labels[keep]}
 
-    def decode_spec(self) -> dict[str, Any]:
-        """Everything a numpy runtime needs to turn (cls, reg[, quality]) into detections at ``imgsz``."""
+    def decode_spec(self) -> AnchorDeltasSpec:
+        """The ``"anchor_deltas"`` decode (:mod:`edgedet.runtime.decode`) of (cls, reg[, quality]) at ``imgsz``."""
         sizes = feat_sizes_for_input(self.imgsz, self.imgsz, self.prior_generator.strides)
         outputs = ["cls_logits", "box_deltas"] + (["quality_logits"] if self.quality != "none" else [])
-        return {
-            "type": "anchor_deltas",
-            "priors": self.prior_generator.spec(sizes),
-            "num_priors": sum(self.prior_generator.num_level_priors(sizes)),
-            "num_classes": self.num_classes,
-            "means": list(self.coder.means),
-            "stds": list(self.coder.stds),
-            "wh_clamp": self.coder.wh_clamp,
-            "activation": "sigmoid",
-            "iou_branch": self.quality != "none",
-            "quality": self.quality,
-            "score": "sigmoid(cls)" + (" * sigmoid(quality)" if self.quality != "none" else ""),
-            "outputs": outputs,
-            "nms_pre": self.test_cfg.nms_pre,
-            "score_thr": self.test_cfg.score_thr,
-            "nms_iou": self.test_cfg.nms_iou,
-            "nms": "per class",
-            "max_det": self.test_cfg.max_det,
-            "clip_to_input": True,
-        }
+        return AnchorDeltasSpec(
+            num_classes=self.num_classes,
+            priors=GridPriorsSpec.from_dict(self.prior_generator.spec(sizes), "decode.priors"),
+            outputs=outputs,
+            quality=self.quality,
+            means=[float(m) for m in self.coder.means],
+            stds=[float(v) for v in self.coder.stds],
+            wh_clamp=float(self.coder.wh_clamp),
+            nms_pre=self.test_cfg.nms_pre,
+            nms_iou=self.test_cfg.nms_iou,
+            max_det=self.test_cfg.max_det,
+            clip_to_input=True,
+        )

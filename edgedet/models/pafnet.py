@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from edgedet.deploy.decode_spec import TopKBoxesSpec
 from edgedet.models.base import Detections, Detector
 from edgedet.models.criteria.ttf import TTFCriterion
 from edgedet.structures.boxes import points_ltrb_to_xyxy
@@ -106,7 +105,7 @@ class PAFNet(Detector):
         """``loss_hm`` and ``loss_box`` (and any extra terms); see :class:`TTFCriterion`."""
         return self.criterion(outputs, targets)
 
-    def postprocess(self, outputs: tuple[Tensor, Tensor], score_thr: float = 0.01) -> Detections:
+    def postprocess(self, outputs: tuple[Tensor, Tensor], score_thr: float) -> Detections:
         """Top-k peaks per image above ``score_thr``: dicts of boxes [K, 4] xyxy input px, scores [K], labels [K]."""
         hm, ltrb = outputs
         boxes, scores, labels = self.decoder(hm.float(), ltrb.float())
@@ -117,15 +116,17 @@ class PAFNet(Detector):
         return dets
 
     def export_graph(self) -> nn.Module:
-        """A module whose ``forward(images)`` returns (boxes [B, K, 4], scores [B, K], labels [B, K] float32).
+        """:class:`PAFNetExportGraph`: ``forward`` plus the static-shape decode (sigmoid, peaks, top-k, boxes);
+        its ``forward(images)`` returns (boxes [B, K, 4] xyxy input px, scores [B, K], labels [B, K] float32).
 
         It wraps this model (shared weights) and starts in this model's train/eval mode, so exporters that restore
         the wrapper's mode afterwards leave the model as they found it.
         """
         return PAFNetExportGraph(self).train(self.training)
 
-    def decode_spec(self) -> dict[str, Any]:
-        return {"type": "topk_boxes", "topk": self.decoder.topk, "outputs": ["boxes", "scores", "labels"]}
+    def decode_spec(self) -> TopKBoxesSpec:
+        """``"topk_boxes"``: the export graph decoded already; the runtime thresholds and drops duplicate peaks."""
+        return TopKBoxesSpec(outputs=["boxes", "scores", "labels"])
 
 
 class PAFNetExportGraph(nn.Module):

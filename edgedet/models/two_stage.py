@@ -15,12 +15,12 @@ running on ``N = sum(k_l)`` RoIs instead of at most ``rpn_max_test`` (3,375 vs <
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
+from edgedet.deploy.decode_spec import TwoStageSpec
 from edgedet.models.base import Detections, Detector
 from edgedet.models.criteria.two_stage import RCNNCriterion, RPNCriterion
 from edgedet.models.dense import flatten_levels
@@ -109,6 +109,8 @@ class TwoStageDetector(Detector):
 
     @torch.no_grad()
     def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:
+        """``forward`` outputs -> per image dict(boxes [K, 4] xyxy input px, scores [K], labels [K]) above
+        ``score_thr``; None = this model's ``cfg.score_thr`` (callers that evaluate pass theirs explicitly)."""
         thr = self.cfg.score_thr if score_thr is None else score_thr
         proposals = self._proposals(outputs, False)
         image_size = self._priors(outputs[2])[2]
@@ -127,25 +129,27 @@ class TwoStageDetector(Detector):
         return dets
 
     def export_graph(self) -> nn.Module:
-        """:class:`TwoStageExportGraph` on this model's weights."""
+        """:class:`TwoStageExportGraph` on this model's weights: ``forward``'s backbone, neck and RPN, the RPN's
+        static top-k proposals and the R-CNN head on them; the RPN's NMS and the rest run in the runtime."""
         return TwoStageExportGraph(self).train(self.training)
 
     def export_precisions(self) -> dict[str, tuple[str, ...]]:
         """Format -> precisions this model exports to (narrower than the formats' own: see the README)."""
         return dict(EXPORT_PRECISIONS)
 
-    def decode_spec(self) -> dict[str, Any]:
+    def decode_spec(self) -> TwoStageSpec:
         """The ``"two_stage"`` decode (:mod:`edgedet.runtime.decode`) of the export graph at ``imgsz``."""
         sizes = self._level_sizes(-(-self.imgsz // self.rpn_priors.strides[0]),
                                   -(-self.imgsz // self.rpn_priors.strides[0]))
         counts = [min(self.cfg.rpn_nms_pre_test, n) for n in self.rpn_priors.num_level_priors(sizes)]
         coder = self.rcnn_coder
-        return {"type": "two_stage", "outputs": list(TwoStageExportGraph.OUTPUTS), "num_classes": self.num_classes,
-                "level_counts": counts, "rpn_min_size": MIN_PROPOSAL_SIZE,
-                "rpn_nms_iou": self.cfg.rpn_nms_iou, "rpn_max_test": self.cfg.rpn_max_test,
-                "means": list(coder.means), "stds": list(coder.stds), "wh_clamp": coder.wh_clamp,
-                "background": "last", "score": "softmax(cls_logits)[:num_classes]", "score_thr": self.cfg.score_thr,
-                "nms_iou": self.cfg.nms_iou, "nms": "per class", "max_det": self.cfg.max_det, "clip_to_input": True}
+        return TwoStageSpec(
+            num_classes=self.num_classes, level_counts=counts, rpn_nms_iou=self.cfg.rpn_nms_iou,
+            rpn_max_test=self.cfg.rpn_max_test, outputs=list(TwoStageExportGraph.OUTPUTS),
+            rpn_min_size=float(MIN_PROPOSAL_SIZE), means=[float(m) for m in coder.means],
+            stds=[float(v) for v in coder.stds], wh_clamp=float(coder.wh_clamp), nms_iou=self.cfg.nms_iou,
+            max_det=self.cfg.max_det, clip_to_input=True,
+        )
 
 
 EXPORT_PRECISIONS: dict[str, tuple[str, ...]] = {

@@ -152,7 +152,7 @@ def quantize_onnx_int8(
     ``TensorQuantOverrides`` (rmin/rmax), which take precedence over its own calibration.
 
     Args:
-        src: fp32 ONNX with named nodes (:func:`edgedet.export.onnx_export.export_onnx_file`).
+        src: fp32 ONNX with named nodes (:func:`edgedet.export.onnx_file.export_onnx_file`).
         dst: output path.
         calib: float32 ``[N, 3, S, S]`` preprocessed calibration images.
         method: activation range estimator, one of ``CALIB_METHODS``.

@@ -6,11 +6,13 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
         def __init__(self, model_path: Path, meta: dict, threads: int | None): ...
         def run(self, x: np.ndarray) -> list[np.ndarray]: ...
 
-* ``x`` is always float32 ``[B, 3, S, S]`` NCHW, preprocessed by :mod:`edgedet.preprocess`. A backend whose
+* ``x`` is always float32 ``[B, 3, S, S]`` NCHW, preprocessed by :mod:`edgedet.deploy.preprocess`. A backend whose
   file is NHWC (``meta["input"]["layout"] == "NHWC"``) transposes itself; an int8-input file quantizes itself.
 * ``run`` returns the outputs in the order of ``meta["outputs"]``, as float32 numpy arrays with those shapes.
 * ``threads``: intra-op CPU threads; ``None`` = the backend's default.
-* A missing optional dependency raises ``ImportError`` naming the pip extra (use :func:`require`).
+* A missing optional dependency raises ``ImportError`` naming the pip extra
+  (:func:`edgedet.deploy.optional.require`).
+* Backends import :mod:`edgedet.deploy` and never this module: the table below imports them, not the reverse.
 
 :data:`BACKENDS` maps the ``format`` key of ``edgedet.json`` to a factory that imports its backend lazily, so
 ``import edgedet.runtime`` needs only numpy + OpenCV.
@@ -18,17 +20,17 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Protocol
 
 import numpy as np
 
-from edgedet.export.metadata import METADATA_FILE, read_metadata
-from edgedet.preprocess import boxes_to_original, preprocess_bgr
+from edgedet.deploy.decode_spec import decode_spec_from_dict
+from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
+from edgedet.deploy.schema import METADATA_FILE, read_metadata
+from edgedet.deploy.thresholds import PREDICT_SCORE_THR
 from edgedet.runtime.decode import decode_outputs
 
 
@@ -52,15 +54,6 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.scores)
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import an optional dependency or raise ``ImportError`` saying which pip extra provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        raise ImportError(f"'{module}' is needed for this backend but is not installed: "
-                          f"pip install 'edgedet[{extra}]'") from e
 
 
 def _onnxruntime_backend(path: Path, meta: dict, threads: int | None) -> Backend:
@@ -105,6 +98,7 @@ class Predictor:
         self.model_path = model_path
         self.imgsz: int = meta["input"]["size"]
         self.class_names: list[str] = meta["class_names"]
+        self.decode_spec = decode_spec_from_dict(meta["decode"])
 
     def run(self, input_nchw: np.ndarray) -> list[np.ndarray]:
         """Raw outputs for a preprocessed float32 ``[B, 3, S, S]`` batch, in ``meta["outputs"]`` order."""
@@ -114,18 +108,19 @@ class Predictor:
             raise ValueError(f"input must be float32 [B, 3, {self.imgsz}, {self.imgsz}] NCHW, got {x.shape}")
         return self.backend.run(x)
 
-    def predict(self, image_bgr: np.ndarray, score_thr: float = 0.25) -> Detections:
-        """Letterbox + normalise (edgedet.preprocess), run, decode, map boxes back to original pixels.
+    def predict(self, image_bgr: np.ndarray, score_thr: float = PREDICT_SCORE_THR) -> Detections:
+        """Letterbox + normalise (edgedet.deploy.preprocess), run, decode, map boxes back to original pixels.
 
         Args:
             image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns.
-            score_thr: keep detections with score above this.
+            score_thr: keep detections with score above this (default
+                :data:`edgedet.deploy.thresholds.PREDICT_SCORE_THR`; evaluation passes its own).
         """
         if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
             shape = getattr(image_bgr, "shape", None)
             raise ValueError(f"predict expects a BGR uint8 [H, W, 3] image, got {type(image_bgr).__name__} {shape}")
         x, info = preprocess_bgr(image_bgr, self.imgsz)
-        boxes, scores, labels = decode_outputs(self.run(x), self.meta["decode"], score_thr, self.imgsz)[0]
+        boxes, scores, labels = decode_outputs(self.run(x), self.decode_spec, score_thr, self.imgsz)[0]
         return Detections(boxes_to_original(boxes, info), scores, labels)
 
 

@@ -1,25 +1,26 @@
 """Raw exported outputs -> detections in model-input pixels, numpy only.
 
-``decode_outputs(outputs, spec, score_thr)`` dispatches on ``spec["type"]`` (``Detector.decode_spec()``, stored
-in ``edgedet.json``) through the literal table :data:`DECODERS`. Each decoder returns, per image,
+``decode_outputs(outputs, spec, score_thr)`` dispatches on ``spec.type`` (``Detector.decode_spec()``, stored
+in ``edgedet.json``, read back as the typed classes of :mod:`edgedet.deploy.decode_spec`) through the literal
+table :data:`DECODERS`. Each decoder returns, per image,
 ``(boxes float32 [N, 4] xyxy input px, scores float32 [N] descending, labels int64 [N])``.
 
-Decode specs:
+Decode specs (as written in ``edgedet.json``; the defaults are the typed classes'):
 
 ``"topk_boxes"`` (PAFNet/TTFNet: the graph already did sigmoid, peak extraction, top-k and box decoding)::
 
-    {"type": "topk_boxes", "topk": 100, "outputs": ["boxes", "scores", "labels"],
-     "dedup_iou": 0.7}                     # optional, default 0.7
+    {"type": "topk_boxes", "outputs": ["boxes", "scores", "labels"], "dedup_iou": 0.7}   # TopKBoxesSpec
     outputs: boxes [B, K, 4] xyxy input px, scores [B, K], labels [B, K] (float), in this order.
 
   Keeps ``scores > score_thr``, then removes duplicate peaks: same label and IoU > ``dedup_iou`` -> the
   higher score wins (quantized heatmaps form plateaus whose neighbouring cells can all pass as peaks).
 
-``"anchor_deltas"`` / ``"anchor_ltrb"`` (RetinaNet / ATSS dense heads, ``edgedet.models.dense``)::
+``"anchor_deltas"`` / ``"anchor_ltrb"`` (RetinaNet / ATSS dense heads, ``edgedet.models.dense``;
+``AnchorDeltasSpec`` / ``AnchorLTRBSpec``)::
 
     {"type": "anchor_deltas" | "anchor_ltrb", "num_classes": C,
-     "priors": AnchorGenerator.spec(feat_sizes),   # {"type": "grid_anchors", "strides", "feat_sizes",
-                                                   #  "center_offset", "base_anchors": per level [A, 4] xyxy}
+     "priors": AnchorGenerator.spec(feat_sizes),   # GridPriorsSpec: {"type": "grid_anchors", "strides",
+                                                   #  "feat_sizes", "center_offset", "base_anchors": per level [A, 4] xyxy}
                | {"type": "grid_points", "strides", "feat_sizes", "center_offset"},   # A = 1, zero-size
      "outputs": ["cls_logits", "box_deltas"(, "quality_logits")],
      "quality": "none" | "iou" | "centerness",     # not "none": score = sigmoid(cls) * sigmoid(quality)
@@ -35,14 +36,14 @@ Decode specs:
   Per level: scores > ``score_thr``, then the ``nms_pre`` best (anchor, class) pairs; then class-wise NMS at
   ``nms_iou`` (suppress IoU > thr), the ``max_det`` best, boxes clipped to the input when ``clip_to_input``.
 
-``"two_stage"`` (Faster R-CNN, ``edgedet.models.two_stage``: the graph stops before the RPN's NMS)::
+``"two_stage"`` (Faster R-CNN, ``edgedet.models.two_stage``: the graph stops before the RPN's NMS; ``TwoStageSpec``)::
 
     {"type": "two_stage", "num_classes": C,
      "outputs": ["proposals", "objectness", "cls_logits", "box_deltas"],
      "level_counts": [k_0, ..., k_4],               # proposal rows per RPN level, N = sum
      "rpn_min_size": 0.001, "rpn_nms_iou": 0.7, "rpn_max_test": 1000,
      "means": [0, 0, 0, 0], "stds": [0.1, 0.1, 0.2, 0.2], "wh_clamp": 4.135,   # the R-CNN box coder
-     "background": "last", "score_thr": 0.05, "nms_iou": 0.5, "max_det": 100, "clip_to_input": true}
+     "nms_iou": 0.5, "max_det": 100, "clip_to_input": true}
     outputs: proposals [B, N, 4] xyxy input px, objectness [B, N] (RPN logits), cls_logits [B, N, C+1],
              box_deltas [B, N, 4C], in this order; rows level by level.
 
@@ -60,6 +61,15 @@ from typing import Any
 
 import numpy as np
 
+from edgedet.deploy.decode_spec import (
+    AnchorDeltasSpec,
+    AnchorLTRBSpec,
+    DecodeSpec,
+    GridPriorsSpec,
+    TopKBoxesSpec,
+    TwoStageSpec,
+    as_decode_spec,
+)
 from edgedet.runtime.nms import batched_nms_xyxy
 
 ImageDetections = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -73,13 +83,13 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def decode_topk_boxes(
-    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+    outputs: list[np.ndarray], spec: TopKBoxesSpec, score_thr: float, imgsz: int | None = None
 ) -> list[ImageDetections]:
     """``"topk_boxes"``: threshold + duplicate-peak removal (see module docstring)."""
     if len(outputs) < 3:
         raise ValueError(f"topk_boxes decode needs outputs (boxes, scores, labels), got {len(outputs)} outputs")
     boxes, scores, labels = (np.asarray(o, np.float32) for o in outputs[:3])
-    dedup_iou = float(spec.get("dedup_iou", 0.7))
+    dedup_iou = spec.dedup_iou
     results = []
     for b in range(boxes.shape[0]):
         keep = scores[b] > score_thr
@@ -89,15 +99,14 @@ def decode_topk_boxes(
     return results
 
 
-def grid_priors_xyxy(priors: dict[str, Any]) -> list[np.ndarray]:
+def grid_priors_xyxy(priors: GridPriorsSpec | dict[str, Any]) -> list[np.ndarray]:
     """Per level ``[H * W * A, 4]`` xyxy priors, ordered (y, x, anchor), from a prior spec (module docstring)."""
-    kind = priors.get("type")
-    if kind not in ("grid_anchors", "grid_points"):
-        raise ValueError(f"unknown prior type {kind!r}; expected 'grid_anchors' or 'grid_points'")
-    off = float(priors.get("center_offset", 0.5))
+    if isinstance(priors, dict):
+        priors = GridPriorsSpec.from_dict(priors, "decode.priors")
+    off = priors.center_offset
     out = []
-    for lvl, (stride, (h, w)) in enumerate(zip(priors["strides"], priors["feat_sizes"])):
-        base = (np.asarray(priors["base_anchors"][lvl], np.float32).reshape(-1, 4) if kind == "grid_anchors"
+    for lvl, (stride, (h, w)) in enumerate(zip(priors.strides, priors.feat_sizes)):
+        base = (np.asarray(priors.base_anchors[lvl], np.float32).reshape(-1, 4) if priors.type == "grid_anchors"
                 else np.zeros((1, 4), np.float32))
         ys, xs = np.meshgrid((np.arange(h, dtype=np.float32) + off) * stride,
                              (np.arange(w, dtype=np.float32) + off) * stride, indexing="ij")
@@ -106,14 +115,13 @@ def grid_priors_xyxy(priors: dict[str, Any]) -> list[np.ndarray]:
     return out
 
 
-def decode_deltas_xyxy(priors: np.ndarray, deltas: np.ndarray, coder: dict[str, Any]) -> np.ndarray:
+def decode_deltas_xyxy(priors: np.ndarray, deltas: np.ndarray, coder: AnchorDeltasSpec | TwoStageSpec) -> np.ndarray:
     """(dx, dy, dw, dh) deltas ``[N, 4]`` relative to priors ``[N, 4]`` xyxy -> boxes ``[N, 4]`` xyxy.
 
     ``coder``: ``means``, ``stds``, ``wh_clamp`` (the decode spec itself).
     """
-    d = deltas * np.asarray(coder.get("stds", [1, 1, 1, 1]), np.float32) + np.asarray(
-        coder.get("means", [0, 0, 0, 0]), np.float32)
-    clamp = float(coder.get("wh_clamp", abs(np.log(16 / 1000))))
+    d = deltas * np.asarray(coder.stds, np.float32) + np.asarray(coder.means, np.float32)
+    clamp = coder.wh_clamp
     pw, ph = priors[:, 2] - priors[:, 0], priors[:, 3] - priors[:, 1]
     px, py = priors[:, 0] + 0.5 * pw, priors[:, 1] + 0.5 * ph
     gx, gy = px + d[:, 0] * pw, py + d[:, 1] * ph
@@ -121,15 +129,15 @@ def decode_deltas_xyxy(priors: np.ndarray, deltas: np.ndarray, coder: dict[str, 
     return np.stack([gx - 0.5 * gw, gy - 0.5 * gh, gx + 0.5 * gw, gy + 0.5 * gh], axis=1)
 
 
-def decode_ltrb_xyxy(priors: np.ndarray, ltrb: np.ndarray, stride: np.ndarray, coder: dict[str, Any]) -> np.ndarray:
+def decode_ltrb_xyxy(priors: np.ndarray, ltrb: np.ndarray, stride: np.ndarray, coder: AnchorLTRBSpec) -> np.ndarray:
     """Distances ``[N, 4]`` (l, t, r, b) from the prior centres -> boxes ``[N, 4]`` xyxy.
 
     ``coder``: ``normalizer`` ("stride" = each prior's level stride ``stride [N]``, or a number) and
     ``clamp_negative``.
     """
-    norm = coder.get("normalizer", "stride")
+    norm = coder.normalizer
     d = ltrb * (np.asarray(stride, np.float32)[:, None] if norm == "stride" else float(norm))
-    if coder.get("clamp_negative", True):
+    if coder.clamp_negative:
         d = np.maximum(d, 0.0)
     cx, cy = (priors[:, 0] + priors[:, 2]) / 2, (priors[:, 1] + priors[:, 3]) / 2
     return np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], axis=1)
@@ -137,11 +145,11 @@ def decode_ltrb_xyxy(priors: np.ndarray, ltrb: np.ndarray, stride: np.ndarray, c
 
 def _decode_anchor_image(
     priors: np.ndarray, strides: np.ndarray, counts: list[int], cls: np.ndarray, reg: np.ndarray,
-    qual: np.ndarray | None, spec: dict[str, Any], score_thr: float, imgsz: int | None,
+    qual: np.ndarray | None, spec: AnchorDeltasSpec | AnchorLTRBSpec, score_thr: float, imgsz: int | None,
 ) -> ImageDetections:
     """One image: ``cls [P, C]``, ``reg [P, 4]``, ``qual [P, 1]`` or None, priors ``[P, 4]``."""
     scores = sigmoid(cls) if qual is None else sigmoid(cls) * sigmoid(qual)  # [P, C]
-    c, top_k = scores.shape[1], int(spec.get("nms_pre", 1000))
+    c, top_k = scores.shape[1], spec.nms_pre
     cands, start = [], 0
     for n in counts:
         flat = scores[start : start + n].reshape(-1)
@@ -151,33 +159,29 @@ def _decode_anchor_image(
         cands.append(cand + start * c)
         start += n
     anchor_idx, labels = np.divmod(np.concatenate(cands), c)
-    if spec["type"] == "anchor_deltas":
+    if spec.type == "anchor_deltas":
         boxes = decode_deltas_xyxy(priors[anchor_idx], reg[anchor_idx], spec)
     else:
         boxes = decode_ltrb_xyxy(priors[anchor_idx], reg[anchor_idx], strides[anchor_idx], spec)
-    if spec.get("clip_to_input", True) and imgsz is not None:
+    if spec.clip_to_input and imgsz is not None:
         boxes = boxes.clip(0, imgsz)
     kept_scores = scores[anchor_idx, labels]
-    keep = batched_nms_xyxy(boxes, kept_scores, labels, float(spec.get("nms_iou", 0.5)),
-                            int(spec.get("max_det", 100)))
+    keep = batched_nms_xyxy(boxes, kept_scores, labels, spec.nms_iou, spec.max_det)
     return boxes[keep].astype(np.float32), kept_scores[keep].astype(np.float32), labels[keep].astype(np.int64)
 
 
 def decode_anchors(
-    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+    outputs: list[np.ndarray], spec: AnchorDeltasSpec | AnchorLTRBSpec, score_thr: float, imgsz: int | None = None
 ) -> list[ImageDetections]:
     """``"anchor_deltas"`` / ``"anchor_ltrb"``: priors + coder -> boxes, sigmoid scores, top-k, NMS."""
-    for key in ("priors", "num_classes"):
-        if key not in spec:
-            raise ValueError(f"decode spec '{spec['type']}' needs '{key}' (see edgedet.runtime.decode)")
-    level_priors = grid_priors_xyxy(spec["priors"])
+    level_priors = grid_priors_xyxy(spec.priors)
     counts = [len(p) for p in level_priors]
     priors = np.concatenate(level_priors)
-    strides = np.repeat(np.asarray(spec["priors"]["strides"], np.float32), counts)
-    with_quality = spec.get("quality", "none") != "none"
-    want = [(int(spec["num_classes"]), "cls"), (4, "reg")] + ([(1, "quality")] if with_quality else [])
+    strides = np.repeat(np.asarray(spec.priors.strides, np.float32), counts)
+    with_quality = spec.quality != "none"
+    want = [(spec.num_classes, "cls"), (4, "reg")] + ([(1, "quality")] if with_quality else [])
     if len(outputs) < len(want):
-        raise ValueError(f"'{spec['type']}' decode needs {len(want)} outputs ({[w[1] for w in want]}), "
+        raise ValueError(f"'{spec.type}' decode needs {len(want)} outputs ({[w[1] for w in want]}), "
                          f"got {len(outputs)}")
     for (k, name), out in zip(want, outputs):
         if np.ndim(out) != 3 or out.shape[1:] != (len(priors), k):
@@ -194,52 +198,49 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def _rpn_survivors(proposals: np.ndarray, objectness: np.ndarray, spec: dict[str, Any]) -> np.ndarray:
+def _rpn_survivors(proposals: np.ndarray, objectness: np.ndarray, spec: TwoStageSpec) -> np.ndarray:
     """Rows of one image's proposals ``[N, 4]`` kept by the RPN: size filter, NMS per level, the best
     ``rpn_max_test`` (descending score)."""
-    counts = [int(c) for c in spec["level_counts"]]
+    counts = spec.level_counts
     levels = np.repeat(np.arange(len(counts)), counts)
-    min_size = float(spec.get("rpn_min_size", 1e-3))
+    min_size = spec.rpn_min_size
     wh = proposals[:, 2:] - proposals[:, :2]
     rows = np.nonzero((wh[:, 0] >= min_size) & (wh[:, 1] >= min_size))[0]
-    keep = batched_nms_xyxy(proposals[rows], sigmoid(objectness[rows]), levels[rows], float(spec["rpn_nms_iou"]),
-                            int(spec["rpn_max_test"]))
+    keep = batched_nms_xyxy(proposals[rows], sigmoid(objectness[rows]), levels[rows], spec.rpn_nms_iou,
+                            spec.rpn_max_test)
     return rows[keep]
 
 
 def decode_two_stage(
-    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+    outputs: list[np.ndarray], spec: TwoStageSpec, score_thr: float, imgsz: int | None = None
 ) -> list[ImageDetections]:
     """``"two_stage"``: the RPN's NMS picks the rows, then the R-CNN scores, boxes and class-wise NMS."""
-    for key in ("num_classes", "level_counts", "rpn_nms_iou", "rpn_max_test"):
-        if key not in spec:
-            raise ValueError(f"decode spec 'two_stage' needs '{key}' (see edgedet.runtime.decode)")
     if len(outputs) < 4:
         raise ValueError(f"two_stage decode needs outputs (proposals, objectness, cls_logits, box_deltas), "
                          f"got {len(outputs)} outputs")
     props, obj, cls, reg = (np.asarray(o, np.float32) for o in outputs[:4])
-    c, n = int(spec["num_classes"]), int(sum(spec["level_counts"]))
+    c, n = spec.num_classes, sum(spec.level_counts)
     want = {"proposals": (props, (n, 4)), "objectness": (obj, (n,)), "cls_logits": (cls, (n, c + 1)),
             "box_deltas": (reg, (n, 4 * c))}
     for name, (out, shape) in want.items():
         if out.ndim != len(shape) + 1 or out.shape[1:] != shape or out.shape[0] != props.shape[0]:
             raise ValueError(f"{name} output must be [B, {', '.join(map(str, shape))}] for level_counts "
-                             f"{spec['level_counts']}, got {out.shape}")
+                             f"{spec.level_counts}, got {out.shape}")
     results = []
     for b in range(props.shape[0]):
         rows = _rpn_survivors(props[b], obj[b], spec)
         scores = softmax(cls[b, rows])[:, :c]  # [K, C]
         boxes = decode_deltas_xyxy(np.repeat(props[b, rows], c, axis=0), reg[b, rows].reshape(-1, 4), spec)
-        if spec.get("clip_to_input", True) and imgsz is not None:
+        if spec.clip_to_input and imgsz is not None:
             boxes = boxes.clip(0, imgsz)
         r, labels = np.nonzero(scores > score_thr)
         boxes, kept = boxes.reshape(-1, c, 4)[r, labels], scores[r, labels]
-        keep = batched_nms_xyxy(boxes, kept, labels, float(spec.get("nms_iou", 0.5)), int(spec.get("max_det", 100)))
+        keep = batched_nms_xyxy(boxes, kept, labels, spec.nms_iou, spec.max_det)
         results.append((boxes[keep].astype(np.float32), kept[keep].astype(np.float32), labels[keep].astype(np.int64)))
     return results
 
 
-DECODERS: dict[str, Callable[[list[np.ndarray], dict[str, Any], float, int | None], list[ImageDetections]]] = {
+DECODERS: dict[str, Callable[[list[np.ndarray], Any, float, int | None], list[ImageDetections]]] = {
     "topk_boxes": decode_topk_boxes,
     "anchor_deltas": decode_anchors,
     "anchor_ltrb": decode_anchors,
@@ -248,18 +249,16 @@ DECODERS: dict[str, Callable[[list[np.ndarray], dict[str, Any], float, int | Non
 
 
 def decode_outputs(
-    outputs: list[np.ndarray], spec: dict[str, Any], score_thr: float, imgsz: int | None = None
+    outputs: list[np.ndarray], spec: DecodeSpec | dict[str, Any], score_thr: float, imgsz: int | None = None
 ) -> list[ImageDetections]:
     """Raw outputs (in ``edgedet.json`` order) -> per-image ``(boxes xyxy input px, scores, labels)``.
 
     Args:
         outputs: the exported graph's outputs, batch first.
-        spec: ``edgedet.json["decode"]``.
+        spec: a typed decode spec, or ``edgedet.json["decode"]`` (validated through
+            :func:`edgedet.deploy.decode_spec.decode_spec_from_dict`: ``ValueError`` naming a bad field).
         score_thr: keep scores strictly above this.
-        imgsz: model input side; anchor decoders clip boxes to ``[0, imgsz]`` when given and ``spec["clip"]``.
+        imgsz: model input side; decoders clip boxes to ``[0, imgsz]`` when given and ``spec.clip_to_input``.
     """
-    kind = spec.get("type")
-    if kind not in DECODERS:
-        raise ValueError(f"unknown decode type {kind!r}; this edgedet decodes {sorted(DECODERS)}: upgrade edgedet "
-                         f"or re-export the model")
-    return DECODERS[kind](outputs, spec, float(score_thr), imgsz)
+    spec = as_decode_spec(spec)
+    return DECODERS[spec.type](outputs, spec, float(score_thr), imgsz)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edgedet.export.metadata import ONNX_METADATA_KEY, metadata_from_json_string
-from edgedet.runtime.base import require
+from edgedet.deploy.optional import require
+from edgedet.deploy.schema import ONNX_METADATA_KEY, metadata_from_json_string
 
 _CHECKED_KEYS = ("class_names", "num_classes", "outputs", "decode", "input")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgedet.runtime.base import require
+from edgedet.deploy.optional import require
 
 
 def make_predictor(model_file: str | Path, threads: int | None = None, onednn: bool = True) -> Any:

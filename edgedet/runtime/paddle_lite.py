@@ -2,7 +2,7 @@
 
 The ``paddlelite`` wheel (``MobileConfig``) exists only for Python <= 3.10. Where it imports (a board or phone
 with Python 3.10), the ``.nb`` runs in-process. Elsewhere (the 3.11 host, for parity and evaluation) it runs in
-a ``lite_server.py`` child process of the cached Python 3.10 toolchain (:mod:`edgedet.export.toolchain`),
+a ``lite_server.py`` child process of the cached Python 3.10 toolchain (:mod:`edgedet.deploy.toolchain`),
 fed over a pipe: correct, but each call pays a copy of the input and outputs.
 
 An export directory holds ``model.nb`` (ARM, the file to ship) and ``model_x86.nb`` (same graph optimised for
@@ -58,7 +58,7 @@ class _ToolchainServer:
     """``lite_server.py`` in the Python 3.10 toolchain; requests on its stdin, replies on a private pipe."""
 
     def __init__(self, nb: Path):
-        from edgedet.export.toolchain import ToolchainError, worker_command
+        from edgedet.deploy.toolchain import ToolchainError, worker_command
 
         self._error = ToolchainError
         read_fd, write_fd = os.pipe()

@@ -105,3 +105,16 @@ def test_imgsz_override_scales_the_multiscale_range():
     assert resolve("pafnet_lite_mbv3", ["data.multiscale=[64,128]", "model.imgsz=96"]).data.multiscale == (64, 128)
     assert resolve("pafnet_lite_mbv3", ["model.imgsz=96", "data.multiscale=[0,0]"]).data.multiscale == (0, 0)
     assert resolve("pafnet_lite_mbv3", ["model.imgsz=320"]).data.multiscale == (256, 416)
+
+
+def test_zoo_configs_are_package_data_and_models_links_to_them():
+    from pathlib import Path
+
+    import edgedet
+    from edgedet.config.io import MODELS_DIR
+
+    package = Path(edgedet.__file__).resolve().parent
+    assert MODELS_DIR == package / "configs"  # inside the package: a wheel ships them (tests/deploy/test_wheel.py)
+    top = package.parent / "models"  # the checkout's folder users read
+    assert top.resolve() == MODELS_DIR
+    assert sorted(p.stem for p in top.glob("*.yaml")) == available_models()

@@ -8,7 +8,7 @@ import torch
 from edgedet.config.schema import DataConfig
 from edgedet.data import DetectionDataset, build_dataloader, collate_detection, load_dataset
 from edgedet.data.dataset import normalize_batch, rescale_batch
-from edgedet.preprocess import MEAN, STD, boxes_to_input, letterbox_params
+from edgedet.deploy.preprocess import MEAN, STD, boxes_to_input, letterbox_params
 
 ALL_AUG = DataConfig(flip=0.5, photometric=True, expand=0.5, crop=0.5, gridmask=0.5, cutmix=0.5, mosaic=0.3,
                      workers=0)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgedet.data import transforms as T
-from edgedet.preprocess import PAD_VALUE
+from edgedet.deploy.preprocess import PAD_VALUE
 
 
 def _image(h=60, w=80, seed=0):

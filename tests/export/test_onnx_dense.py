@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from edgedet.config.schema import ModelConfig
+from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.export.api import export
 from edgedet.models.zoo import build_model
-from edgedet.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.runtime import load
 from tests.runtime.tiny_models import CLASS_NAMES, image_files
 

@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
+from edgedet.deploy.schema import METADATA_FILE
 from edgedet.export.api import export
-from edgedet.export.metadata import METADATA_FILE
-from edgedet.runtime import load, require
+from edgedet.runtime import load
 from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite
 
 
@@ -140,8 +140,3 @@ def test_predictor_input_errors(fp32_dir):
         pred.run(np.zeros((1, 3, 64, 64), np.float32))
     with pytest.raises(ValueError, match="threads must be a positive int"):
         load(fp32_dir, threads=0)
-
-
-def test_missing_optional_dependency_names_the_extra():
-    with pytest.raises(ImportError, match=r"pip install 'edgedet\[tflite\]'"):
-        require("edgedet_no_such_runtime_module", "tflite")

@@ -11,9 +11,9 @@ import onnx
 import pytest
 import torch
 
+from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
+from edgedet.deploy.schema import ONNX_METADATA_KEY, read_metadata
 from edgedet.export.api import export
-from edgedet.export.metadata import ONNX_METADATA_KEY, read_metadata
-from edgedet.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.runtime import load
 from edgedet.runtime.nms import box_iou_xyxy
 from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ, image_files, tiny_pafnet_lite

@@ -8,8 +8,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.export.calib import load_calibration_images, load_images_bgr
-from edgedet.preprocess import preprocess_bgr
 from edgedet.quant.onnx_int8 import activation_ranges, float_tail_nodes
 
 

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgedet.export.metadata import read_metadata
+from edgedet.deploy.schema import read_metadata
 from edgedet.export.onnx_fixes import fix_onnx_for_x2paddle
 from tests.export.topk_compare import assert_fp32_parity
 from tests.runtime.tiny_models import export_tiny_pafnet_lite, image_files

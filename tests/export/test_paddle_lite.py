@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgedet.export import toolchain
+from edgedet.deploy import toolchain
+from edgedet.deploy.schema import read_metadata
 from edgedet.export.calib import load_calibration_images
-from edgedet.export.metadata import read_metadata
 from edgedet.runtime import load
 from tests.export.topk_compare import assert_fp32_equivalent
 from tests.runtime.tiny_models import IMGSZ, export_tiny_pafnet_lite, image_files

@@ -17,7 +17,7 @@ from collections import Counter
 import pytest
 import torch
 
-from edgedet.export.metadata import read_metadata
+from edgedet.deploy.schema import read_metadata
 from edgedet.export.tflite import float_tail, fold_deconv_bn
 from edgedet.models.layers import DepthwiseDeconv2x
 from tests.export.topk_compare import assert_fp32_parity

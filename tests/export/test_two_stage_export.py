@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.export.api import export
-from edgedet.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.runtime import load
 from tests.runtime.tiny_models import CLASS_NAMES, image_files, tiny_faster_rcnn
 

@@ -63,7 +63,7 @@ def assert_topk_equivalent(model, x: np.ndarray, outs: list[np.ndarray], tol: fl
 
 def assert_fp32_equivalent(model, export_dir, images, tol: float = 1e-4) -> int:
     """:func:`assert_topk_equivalent` through ``edgedet.runtime.load(export_dir)`` on ``images`` (paths,
-    preprocessed by edgedet.preprocess, run as one batch); returns the number of ties."""
+    preprocessed by edgedet.deploy.preprocess, run as one batch); returns the number of ties."""
     from edgedet.export.calib import load_calibration_images
     from edgedet.runtime import load
 

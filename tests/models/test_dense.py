@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
+from edgedet.deploy.decode_spec import AnchorDeltasSpec
 from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, VarifocalClassification
 from edgedet.models.zoo import PRESETS
 from edgedet.structures.priors import feat_sizes_for_input
@@ -99,14 +100,17 @@ def test_feature_sizes_inferred_without_forward():
 @pytest.mark.parametrize("name,quality", [("retinanet_r18_fpn", False), ("dynamic_atss_r18_fpn", True)])
 def test_decode_spec(name, quality):
     spec = _tiny(name).decode_spec()
-    assert spec["type"] == "anchor_deltas" and spec["num_classes"] == 3 and spec["activation"] == "sigmoid"
-    assert spec["iou_branch"] is quality and spec["score_thr"] == 0.05 and spec["nms_iou"] == 0.5
-    assert spec["max_det"] == 100 and spec["nms_pre"] == 1000
+    assert spec.type == "anchor_deltas" and spec.num_classes == 3
+    assert (spec.quality != "none") is quality and spec.nms_iou == 0.5
+    assert spec.outputs == ["cls_logits", "box_deltas"] + (["quality_logits"] if quality else [])
+    assert spec.max_det == 100 and spec.nms_pre == 1000
     a = 9 if name.startswith("retina") else 1
-    assert spec["num_priors"] == a * (64 + 16 + 4 + 1 + 1)
-    assert spec["stds"] == ([1.0] * 4 if a == 9 else [0.1, 0.1, 0.2, 0.2])
+    assert sum(h * w for h, w in spec.priors.feat_sizes) == 64 + 16 + 4 + 1 + 1
+    assert [len(b) for b in spec.priors.base_anchors] == [a] * 5
+    assert spec.stds == ([1.0] * 4 if a == 9 else [0.1, 0.1, 0.2, 0.2])
     import json
-    json.dumps(spec)
+
+    assert AnchorDeltasSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
 
 
 def test_preset_defaults():

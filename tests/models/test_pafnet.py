@@ -43,7 +43,8 @@ def test_export_graph_static_shapes():
     assert boxes.shape == (1, 100, 4) and scores.shape == (1, 100) and labels.shape == (1, 100)
     assert labels.dtype == torch.float32 and set(labels.unique().tolist()) <= {0.0, 1.0, 2.0}
     assert (boxes[..., 0::2] >= 0).all() and (boxes[..., 0::2] <= 64).all()
-    assert model.decode_spec() == {"type": "topk_boxes", "topk": 100, "outputs": ["boxes", "scores", "labels"]}
+    assert model.decode_spec().to_dict() == {"type": "topk_boxes", "outputs": ["boxes", "scores", "labels"],
+                                             "dedup_iou": 0.7}
     with torch.no_grad():
         hm, ltrb = model(torch.zeros(1, 3, 64, 64))
         torch.testing.assert_close(graph(torch.zeros(1, 3, 64, 64))[1], model.decoder(hm, ltrb)[1])

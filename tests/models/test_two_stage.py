@@ -77,7 +77,7 @@ def tiny_graph_outputs(tiny_synth):
 
 def test_export_graph_is_the_pre_nms_half_of_postprocess(tiny_graph_outputs):
     model, x, outputs, (props, obj, cls, deltas) = tiny_graph_outputs
-    counts = model.decode_spec()["level_counts"]
+    counts = model.decode_spec().level_counts
     assert counts == [300, 300, 192, 48, 12]  # min(rpn_nms_pre_test = 300, anchors) on 32, 16, 8, 4, 2 px maps
     n = sum(counts)
     assert props.shape == (2, n, 4) and obj.shape == (2, n) and cls.shape == (2, n, 4) and deltas.shape == (2, n, 12)
@@ -115,7 +115,7 @@ def test_runtime_decode_of_the_export_graph_equals_postprocess(tiny_graph_output
 def test_decode_spec_and_export_pairs():
     model = _tiny().eval()
     spec = model.decode_spec()
-    assert spec["type"] == "two_stage" and spec["outputs"] == ["proposals", "objectness", "cls_logits", "box_deltas"]
-    assert spec["level_counts"] == [1000, 432, 108, 27, 12]  # 96 px: 24x24x3 anchors on P2 exceed 1000
-    assert spec["stds"] == [0.1, 0.1, 0.2, 0.2] and spec["num_classes"] == 3 and spec["rpn_max_test"] == 1000
+    assert spec.type == "two_stage" and spec.outputs == ["proposals", "objectness", "cls_logits", "box_deltas"]
+    assert spec.level_counts == [1000, 432, 108, 27, 12]  # 96 px: 24x24x3 anchors on P2 exceed 1000
+    assert spec.stds == [0.1, 0.1, 0.2, 0.2] and spec.num_classes == 3 and spec.rpn_max_test == 1000
     assert model.export_precisions()["tflite"] == ("fp32", "fp16")

@@ -21,7 +21,7 @@ def test_topk_boxes_threshold_and_duplicate_peaks():
                       [[0, 0, 8, 8], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]], np.float32)
     scores = np.array([[0.9, 0.85, 0.8, 0.6, 0.2], [0.5, 0.0, 0.0, 0.0, 0.0]], np.float32)
     labels = np.array([[1, 1, 2, 0, 1], [2, 0, 0, 0, 0]], np.float32)
-    spec = {"type": "topk_boxes", "topk": 5}
+    spec = {"type": "topk_boxes"}
     (b0, s0, l0), (_, s1, l1) = decode_outputs([boxes, scores, labels], spec, 0.25)
     # entry 1 duplicates entry 0 (same label, IoU 0.95); entry 2 has another label; entry 4 is below 0.25
     np.testing.assert_array_equal(s0, np.float32([0.9, 0.8, 0.6]))
@@ -70,7 +70,7 @@ def test_anchor_decode_matches_the_dense_detector_postprocess(name, thr):
     spec = model.decode_spec()
     ours = decode_outputs([o.numpy() for o in out], spec, thr, imgsz=128)
     for (boxes, scores, labels), r in zip(ours, ref):
-        assert 10 <= len(scores) <= spec["max_det"]
+        assert 10 <= len(scores) <= spec.max_det
         a, b = _canonical(boxes, scores, labels), _canonical(r["boxes"].numpy(), r["scores"].numpy(),
                                                               r["labels"].numpy())
         np.testing.assert_allclose(a[1], b[1], atol=1e-6)

@@ -7,9 +7,12 @@ from a Python 3.10 interpreter at ``$EDGEDET_CACHE/toolchain-py310`` (default ``
 main environment: paddlepaddle 2.6.2 has cp311 wheels, so this venv needs only paddlelite and numpy < 2.
 
 Python 3.10 is found through ``$EDGEDET_PY310`` (a path), ``python3.10`` on ``PATH``, or pyenv
-(``$(pyenv root)/versions/3.10.*/bin/python3.10``). Worker scripts live in ``edgedet/export/_py310/`` and run
+(``$(pyenv root)/versions/3.10.*/bin/python3.10``). Worker scripts live in ``edgedet/deploy/_py310/`` and run
 as plain scripts that import nothing from edgedet (``lite_server.py``: a ``.nb`` through ``MobileConfig``);
 ``paddle_lite_opt`` is the venv's own console script (:func:`toolchain_bin`).
+
+Here, in :mod:`edgedet.deploy` (stdlib only), because both sides use it: :mod:`edgedet.export.paddle_lite` runs
+``paddle_lite_opt`` and :mod:`edgedet.runtime.paddle_lite` runs ``.nb`` files through ``lite_server.py``.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def ensure_toolchain(log=lambda msg: print(msg, file=sys.stderr)) -> Path:
 
 
 def worker_command(script: str, *args: str) -> list[str]:
-    """``[toolchain python, edgedet/export/_py310/<script>, *args]`` (builds the toolchain if needed)."""
+    """``[toolchain python, edgedet/deploy/_py310/<script>, *args]`` (builds the toolchain if needed)."""
     path = WORKER_DIR / script
     if not path.is_file():
         raise ToolchainError(f"no worker script {path}")

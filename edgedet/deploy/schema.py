@@ -1,6 +1,6 @@
 """``edgedet.json``: everything a runtime needs to use an exported model, and nothing else.
 
-Torch-free on purpose: :mod:`edgedet.runtime` reads it on a device.
+Torch-free on purpose: :mod:`edgedet.runtime` reads it on a device; :mod:`edgedet.export` writes it.
 
 Schema (``schema_version`` 1); every export directory holds one, beside the model file(s)::
 
@@ -17,7 +17,7 @@ Schema (``schema_version`` 1); every export directory holds one, beside the mode
       "preprocess": {"color": "rgb", "scale": 1/255, "mean": [...], "std": [...],
                      "letterbox": {"centred": true, "pad_value": 114}},
       "outputs": [{"name": "boxes", "shape": [1, 100, 4], "dtype": "float32"}, ...],  # in export-graph order
-      "decode": {...},                          # Detector.decode_spec(), see edgedet.runtime.decode
+      "decode": {"type": ..., ...},             # Detector.decode_spec().to_dict(): edgedet.deploy.decode_spec
       "calibration": null | {"n_images": 200, "source": "...", "method": "percentile"},
       "source_checkpoint": null | {"name": "best.pt", "sha256": "..."},
       "extra": {...}                            # format-specific notes (free form)
@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from edgedet import __version__
-from edgedet.preprocess import MEAN, PAD_VALUE, STD
+from edgedet.deploy.decode_spec import DecodeSpec, as_decode_spec, decode_spec_from_dict
+from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "edgedet.json"
@@ -62,7 +63,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def preprocess_block() -> dict[str, Any]:
-    """The normalisation / letterbox rule of :mod:`edgedet.preprocess`, as stored in ``edgedet.json``."""
+    """The normalisation / letterbox rule of :mod:`edgedet.deploy.preprocess`, as stored in ``edgedet.json``."""
     return {
         "color": "rgb", "scale": 1.0 / 255.0, "mean": list(MEAN), "std": list(STD),
         "letterbox": {"centred": True, "pad_value": PAD_VALUE},
@@ -78,7 +79,7 @@ def build_metadata(
     precision: str,
     model_file: str,
     outputs: list[dict[str, Any]],
-    decode: dict[str, Any],
+    decode: DecodeSpec | dict[str, Any],
     layout: str = "NCHW",
     input_name: str = "images",
     calibration: dict[str, Any] | None = None,
@@ -89,7 +90,8 @@ def build_metadata(
 
     Args:
         outputs: ``[{"name": str, "shape": [int, ...], "dtype": str}, ...]`` in export-graph order.
-        decode: ``Detector.decode_spec()``.
+        decode: ``Detector.decode_spec()`` (typed, or its dict: validated through
+            :func:`edgedet.deploy.decode_spec.decode_spec_from_dict` either way).
         calibration: ``{"n_images", "source", "method"}`` for int8, else None.
         source_ckpt: checkpoint the model came from; its sha256 is recorded.
     """
@@ -109,7 +111,7 @@ def build_metadata(
         "input": {"name": input_name, "size": int(imgsz), "layout": layout, "shape": shape, "dtype": "float32"},
         "preprocess": preprocess_block(),
         "outputs": [dict(o) for o in outputs],
-        "decode": dict(decode),
+        "decode": as_decode_spec(decode).to_dict(),
         "calibration": calibration,
         "source_checkpoint": ckpt,
         "extra": dict(extra or {}),
@@ -137,8 +139,10 @@ def validate_metadata(meta: Any, *, source: str = "edgedet.json") -> dict[str, A
     _check_input(meta["input"], source)
     _check_preprocess(meta["preprocess"], source)
     _check_outputs(meta["outputs"], source)
-    if not isinstance(meta["decode"].get("type"), str):
-        raise ValueError(f"{source}: decode.type is missing; {_FIX}")  # noqa: TRY004
+    try:
+        decode_spec_from_dict(meta["decode"])
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
     return meta
 
 
@@ -179,7 +183,7 @@ def _check_preprocess(pre: dict, source: str) -> None:
             isinstance(got, list) and len(got) == 3 and all(abs(a - b) < 1e-6 for a, b in zip(got, ref[key])))
         if not same:
             raise ValueError(f"{source}: preprocess.{key} = {got!r} but this edgedet preprocesses with {ref[key]!r} "
-                             f"(edgedet.preprocess); {_FIX}")
+                             f"(edgedet.deploy.preprocess); {_FIX}")
 
 
 def _check_outputs(outputs: list, source: str) -> None:

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from edgedet import __version__
-from edgedet.export.metadata import (
+from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
+from edgedet.deploy.schema import (
     METADATA_FILE,
     build_metadata,
     file_sha256,
@@ -16,7 +17,6 @@ from edgedet.export.metadata import (
     read_metadata,
     write_metadata,
 )
-from edgedet.preprocess import MEAN, PAD_VALUE, STD
 
 OUTPUTS = [{"name": "boxes", "shape": [1, 100, 4], "dtype": "float32"},
            {"name": "scores", "shape": [1, 100], "dtype": "float32"},
@@ -28,7 +28,7 @@ def _meta(tmp_path, **kw):
     ckpt.write_bytes(b"abc")
     args = {"model_name": "pafnet_lite_mbv3", "class_names": ["a", "b", "c"], "imgsz": 320, "fmt": "onnx",
             "precision": "int8", "model_file": "m.onnx", "outputs": OUTPUTS,
-            "decode": {"type": "topk_boxes", "topk": 100},
+            "decode": {"type": "topk_boxes"},
             "calibration": {"n_images": 200, "source": "data/", "method": "percentile"}, "source_ckpt": ckpt}
     args.update(kw)
     return build_metadata(**args)
@@ -46,6 +46,7 @@ def test_build_fills_every_contract_field(tmp_path):
     assert meta["source_checkpoint"] == {
         "name": "w.pt", "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
     assert meta["calibration"]["n_images"] == 200
+    assert meta["decode"] == {"type": "topk_boxes", "outputs": ["boxes", "scores", "labels"], "dedup_iou": 0.7}
     nhwc = _meta(tmp_path, layout="NHWC", fmt="tflite")
     assert nhwc["input"]["shape"] == [1, 320, 320, 3] and nhwc["input"]["layout"] == "NHWC"
 
@@ -74,12 +75,13 @@ def _write_raw(tmp_path, meta):
     (lambda m: m.update(format="coreml"), "format 'coreml' is not one of"),
     (lambda m: m["input"].update(layout="CHW"), "layout 'CHW'"),
     (lambda m: m["input"].update(shape=[1, 3, 640, 640]), "does not match size 320"),
-    (lambda m: m["preprocess"].update(mean=[0.5, 0.5, 0.5]), r"preprocess.mean .* edgedet.preprocess"),
+    (lambda m: m["preprocess"].update(mean=[0.5, 0.5, 0.5]), r"preprocess.mean .* \(edgedet\.deploy\.preprocess\)"),
     (lambda m: m["preprocess"]["letterbox"].update(pad_value=0), "preprocess.letterbox"),
     (lambda m: m["preprocess"].update(color="bgr"), "preprocess.color"),
     (lambda m: m.update(schema_version=99), "newer than this edgedet"),
     (lambda m: m.update(outputs=[]), "outputs is empty"),
     (lambda m: m["decode"].pop("type"), "decode.type is missing"),
+    (lambda m: m["decode"].update(dedup_iou="high"), r"edgedet.json: decode.dedup_iou must be float, got 'high'"),
     (lambda m: m.update(num_classes="3"), "'num_classes' must be int"),
 ])
 def test_read_rejects_inconsistent_metadata(tmp_path, mutate, message):
