@@ -25,6 +25,7 @@ import torch
 from edgedet import __version__
 from edgedet.config.io import changed_keys, dump_yaml, to_dict
 from edgedet.config.schema import RunConfig, validate_config
+from edgedet.deploy.thresholds import EVAL_SCORE_THR
 from edgedet.engine import dist
 from edgedet.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint, save_checkpoint
 from edgedet.engine.ema import ModelEMA
@@ -392,7 +393,7 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 
 @torch.no_grad()
-def predict_normalized(model: torch.nn.Module, images: torch.Tensor, score_thr: float = 0.01):
+def predict_normalized(model: torch.nn.Module, images: torch.Tensor, score_thr: float = EVAL_SCORE_THR):
     """``model.predict`` -> per image ``(boxes, scores, labels)`` numpy tuples, boxes in input pixels."""
     dets = model.predict(images, score_thr=score_thr)
     return [(d["boxes"].float().cpu().numpy(), d["scores"].float().cpu().numpy(), d["labels"].cpu().numpy())
