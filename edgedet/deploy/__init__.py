@@ -8,5 +8,5 @@
 * :mod:`edgedet.deploy.toolchain`: the cached Python 3.10 venv that Paddle-Lite needs (export and runtime).
 
 Layering: :mod:`edgedet.runtime` and :mod:`edgedet.export` import this package; it imports neither, nor torch,
-nor :mod:`edgedet.models` / :mod:`edgedet.engine` (``tests/deploy/test_layers.py`` checks it).
+nor :mod:`edgedet.models` / :mod:`edgedet.engine` (``tests/test_architecture.py`` checks it).
 """

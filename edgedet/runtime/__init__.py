@@ -12,7 +12,7 @@ Backends (literal table ``edgedet.runtime.base.BACKENDS``, imported lazily): onn
 tflite -> litert.LiteRTBackend, paddle -> paddle.PaddleInferenceBackend, paddle-lite -> paddle_lite.PaddleLiteBackend.
 The backend contract is in :mod:`edgedet.runtime.base`; decode types in :mod:`edgedet.runtime.decode` (their
 typed specs in :mod:`edgedet.deploy.decode_spec`). ``edgedet.runtime`` imports :mod:`edgedet.deploy` and never
-torch, :mod:`edgedet.export`, :mod:`edgedet.models` or :mod:`edgedet.engine` (``tests/deploy/test_layers.py``).
+torch, :mod:`edgedet.export`, :mod:`edgedet.models` or :mod:`edgedet.engine` (``tests/test_architecture.py``).
 """
 
 from edgedet.runtime.base import BACKENDS, Detections, Predictor, load
