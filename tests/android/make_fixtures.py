@@ -11,6 +11,8 @@
 * ``preprocess_*``: images of sizes that take each OpenCV resize path (integer area, fractional area, linear
   upscale, none) with the tensor ``preprocess_bgr`` gives.
 * ``yuv_*``: an I420 frame and OpenCV's RGB for it (the camera's YUV_420_888 conversion).
+* ``bench_*``: per-run durations and the ``BenchmarkResult.to_dict`` record the app's benchmark mode must write;
+  the Java test writes its own record to ``from_java.json`` for the host's reader to check.
 
 Binary files are little-endian, C order: ``*.u8`` uint8, ``*.f32`` float32; shapes are in ``case.json``.
 """
@@ -97,6 +99,23 @@ def yuv_case(out: Path, name: str, i420: np.ndarray) -> None:
     (case / "case.json").write_text(json.dumps(meta, indent=1))
 
 
+BENCH_RUN = {"model": "/data/local/tmp/edgedet/tflite_fp32", "target": "adb", "device": "Pixel 8 (Tensor G3)",
+             "os": "Android 14", "runtime": "litert", "runtime_version": "1.0.1", "delegate": "xnnpack",
+             "threads": 4, "precision": "fp32", "input_size": (320, 320), "warmup": 5, "init_ms": 12.5,
+             "first_ms": 30.25, "peak_rss_mb": 88.5, "model_size_mb": 3.25, "emulated": False}
+
+
+def bench_case(out: Path, name: str, samples: list[float]) -> None:
+    from edgedet.bench.result import BenchmarkResult
+    from edgedet.bench.timing import latency_stats
+
+    case = out / name
+    case.mkdir(parents=True)
+    record = BenchmarkResult(latency=latency_stats(samples), **BENCH_RUN).to_dict()
+    meta = {"kind": "bench", "samples_ms": samples, "run": dict(BENCH_RUN, input_size=320), "record": record}
+    (case / "case.json").write_text(json.dumps(meta, indent=1))
+
+
 def ltrb_case(out: Path, rng: np.random.Generator) -> None:
     imgsz, strides = 64, [8, 16]
     feat = [[imgsz // s, imgsz // s] for s in strides]
@@ -170,6 +189,9 @@ def make_fixtures(out: Path, work: Path) -> list[str]:
     # raw bytes: luma below 16 and chroma far from grey, which no BGR image converts to
     yuv_case(out, "yuv_noise_32x16", rng.integers(0, 256, (24, 32), dtype=np.uint8))
     ltrb_case(out, rng)
+    bench_case(out, "bench_odd_runs", [float(v) for v in rng.gamma(9.0, 2.0, 21)])
+    bench_case(out, "bench_even_runs", [float(v) for v in rng.gamma(9.0, 2.0, 40)])
+    bench_case(out, "bench_one_run", [7.25])
     two_stage_case(out, rng)
     return sorted(p.name for p in out.iterdir())
 

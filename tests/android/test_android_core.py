@@ -7,6 +7,7 @@ junit4 jar is installed (`make android-deps` installs both on Debian).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from edgedet.bench.result import BenchmarkResult
 from tests.android.make_fixtures import make_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +38,7 @@ def _missing() -> str | None:
 def test_java_core_matches_the_python_runtime(tmp_path):
     cases = make_fixtures(tmp_path / "fixtures", tmp_path / "work")
     kinds = {name.split("_")[0] for name in cases}
-    assert kinds == {"predict", "decode", "preprocess", "yuv"}
+    assert kinds == {"predict", "decode", "preprocess", "yuv", "bench"}
     proc = subprocess.run(["bash", str(RUNNER), str(tmp_path / "fixtures")], capture_output=True, text=True,
                           env={**os.environ, "BUILD_DIR": str(tmp_path / "classes")}, timeout=300)
     closing = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
@@ -46,3 +48,9 @@ def test_java_core_matches_the_python_runtime(tmp_path):
     assert failed == 0 and proc.returncode == 0, proc.stdout + proc.stderr
     # every fixture case is one JUnit test, plus the core's unit tests
     assert passed >= len(cases) + 10, closing
+    # the benchmark records the Java core wrote are what the host's reader accepts
+    for name in cases:
+        if name.startswith("bench_"):
+            want = json.loads((tmp_path / "fixtures" / name / "case.json").read_text())["record"]
+            got = BenchmarkResult.from_json((tmp_path / "fixtures" / name / "from_java.json").read_text())
+            assert got.latency.runs == want["runs"] and got.threads == want["threads"]

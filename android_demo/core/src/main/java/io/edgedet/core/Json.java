@@ -30,6 +30,69 @@ public final class Json {
         return value;
     }
 
+    /**
+     * Writes maps, lists, strings, numbers, booleans and null as compact JSON (what {@link #parse} reads back).
+     * Non-finite numbers have no JSON form and are rejected.
+     */
+    public static String write(Object value) {
+        StringBuilder sb = new StringBuilder();
+        write(value, sb);
+        return sb.toString();
+    }
+
+    private static void write(Object value, StringBuilder sb) {
+        if (value == null || value instanceof Boolean) {
+            sb.append(value);
+        } else if (value instanceof Integer || value instanceof Long) {
+            sb.append(value);
+        } else if (value instanceof Number) {
+            double d = ((Number) value).doubleValue();
+            if (Double.isNaN(d) || Double.isInfinite(d)) {
+                throw new IllegalArgumentException("JSON has no form for " + d);
+            }
+            sb.append(d);
+        } else if (value instanceof String) {
+            writeString((String) value, sb);
+        } else if (value instanceof Map) {
+            sb.append('{');
+            String sep = "";
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) value).entrySet()) {
+                sb.append(sep);
+                writeString(String.valueOf(e.getKey()), sb);
+                sb.append(": ");
+                write(e.getValue(), sb);
+                sep = ", ";
+            }
+            sb.append('}');
+        } else if (value instanceof List) {
+            sb.append('[');
+            String sep = "";
+            for (Object v : (List<?>) value) {
+                sb.append(sep);
+                write(v, sb);
+                sep = ", ";
+            }
+            sb.append(']');
+        } else {
+            throw new IllegalArgumentException("cannot write a " + value.getClass().getName() + " as JSON");
+        }
+    }
+
+    private static void writeString(String s, StringBuilder sb) {
+        sb.append('"');
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                sb.append('\\').append(c);
+            } else if (c < 0x20) {
+                sb.append(String.format("\\u%04x", (int) c));
+            } else {
+                sb.append(c);
+            }
+        }
+        sb.append('"');
+    }
+
     private IllegalArgumentException error(String message) {
         return new IllegalArgumentException("invalid JSON at character " + pos + ": " + message);
     }

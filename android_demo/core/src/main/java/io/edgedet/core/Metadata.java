@@ -12,6 +12,8 @@ public final class Metadata {
     private static final String FIX = "re-export the model with `edgedet export`";
 
     public final String format;
+    /** "fp32", "fp16" or "int8" (reported by the benchmark). */
+    public final String precision;
     public final String modelFile;
     public final String[] classNames;
     /** Model input side S (the input is S x S). */
@@ -35,6 +37,7 @@ public final class Metadata {
                     + SCHEMA_VERSION + "): update the app");
         }
         format = m.string("format");
+        precision = m.string("precision");
         modelFile = m.string("model_file");
         List<Object> names = m.list("class_names");
         classNames = new String[names.size()];

@@ -30,7 +30,7 @@ public class FixtureTest {
     @Parameters(name = "{0}")
     public static Collection<Object[]> data() {
         List<Object[]> all = new ArrayList<Object[]>();
-        for (String kind : new String[] {"predict_", "decode_", "preprocess_", "yuv_"}) {
+        for (String kind : new String[] {"predict_", "decode_", "preprocess_", "yuv_", "bench_"}) {
             all.addAll(Fixtures.cases(kind));
         }
         return all;
@@ -50,6 +50,8 @@ public class FixtureTest {
             checkPreprocess(c);
         } else if (kind.equals("yuv")) {
             checkYuv(c);
+        } else if (kind.equals("bench")) {
+            checkBench(c);
         } else {
             throw new AssertionError(name + ": unknown case kind " + kind);
         }
@@ -112,6 +114,43 @@ public class FixtureTest {
         byte[] uView = java.util.Arrays.copyOfRange(vu, 1, vu.length);
         byte[] semi = Yuv.toRgb(yPadded, stride, uView, vu, stride, 2, w, h, null);
         assertEquals(name + ": strided frame differs", java.util.Arrays.toString(want), java.util.Arrays.toString(semi));
+    }
+
+    private void checkBench(JsonFields c) throws Exception {
+        JsonFields r = c.object("run");
+        BenchRecord.Run run = new BenchRecord.Run();
+        run.model = r.string("model");
+        run.target = r.string("target");
+        run.device = r.string("device");
+        run.os = r.string("os");
+        run.runtime = r.string("runtime");
+        run.runtimeVersion = r.string("runtime_version");
+        run.delegate = r.string("delegate");
+        run.threads = r.integer("threads");
+        run.precision = r.string("precision");
+        run.inputSize = r.integer("input_size");
+        run.warmup = r.integer("warmup");
+        run.initMs = r.number("init_ms");
+        run.firstMs = r.number("first_ms");
+        run.peakRssMb = r.number("peak_rss_mb");
+        run.modelSizeMb = r.number("model_size_mb");
+        run.emulated = r.bool("emulated", true);
+        String line = BenchRecord.toJson(run, c.numbers("samples_ms"));
+        java.nio.file.Files.write(new File(dir, "from_java.json").toPath(),
+                line.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        java.util.Map<?, ?> got = (java.util.Map<?, ?>) Json.parse(line);
+        java.util.Map<?, ?> want = (java.util.Map<?, ?>) c.raw("record");
+        assertEquals(name + ": keys and their order", new ArrayList<Object>(want.keySet()),
+                new ArrayList<Object>(got.keySet()));
+        for (Object key : want.keySet()) {
+            Object w = want.get(key);
+            Object g = got.get(key);
+            if (w instanceof Double) {
+                assertEquals(name + ": " + key, (Double) w, (Double) g, 1e-9 * Math.max(1, Math.abs((Double) w)));
+            } else {
+                assertEquals(name + ": " + key, w, g);
+            }
+        }
     }
 
     private void assertClose(String what, float[] want, float[] got) {
