@@ -19,8 +19,8 @@ public final class Letterbox {
         scale = Math.min((double) size / origH, (double) size / origW);
         newW = (int) Math.rint(origW * scale);  // Python's round(): half to even, like rint
         newH = (int) Math.rint(origH * scale);
-        padX = Math.floorDiv(size - newW, 2);
-        padY = Math.floorDiv(size - newH, 2);
+        padX = (size - newW) / 2;  // newW <= size: the same as Python's // here
+        padY = (size - newH) / 2;
     }
 
     /** Scale and centred padding that fit an {@code origH x origW} image into {@code size x size}. */
