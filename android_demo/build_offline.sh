@@ -49,8 +49,13 @@ if [ -n "${MODEL_DIR:-}" ]; then
     model_file="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_file"])' "$MODEL_DIR/edgedet.json")"
     cp "$MODEL_DIR/$model_file" "$build/assets/model/"
 fi
-aapt package -f -M "$here/app/src/main/AndroidManifest.xml" -I "$android_jar" -A "$build/assets" -0 tflite \
-    -F "$build/unaligned.apk"
+# what Gradle adds to the manifest from app/build.gradle (package, versions, SDK levels; target 23 = android.jar)
+ns='xmlns:android="http://schemas.android.com/apk/res/android"'
+sed "s|<manifest $ns>|<manifest $ns package=\"io.edgedet.demo\" android:versionCode=\"1\" android:versionName=\"0.1.0\">|" \
+    "$here/app/src/main/AndroidManifest.xml" > "$build/AndroidManifest.xml"
+grep -q 'package="io.edgedet.demo"' "$build/AndroidManifest.xml" || { echo "manifest: package not set" >&2; exit 1; }
+aapt package -f -M "$build/AndroidManifest.xml" -I "$android_jar" -A "$build/assets" -0 tflite \
+    --min-sdk-version 21 --target-sdk-version 23 -F "$build/unaligned.apk"
 (cd "$build/dex" && aapt add "$build/unaligned.apk" classes.dex >/dev/null)
 
 echo "[4/6] zipalign"
