@@ -42,4 +42,33 @@ public class ImageOpsTest {
         assertEquals((byte) 200, canvas[4 * 3]);
         assertEquals(7, canvas[3 * 4 * 3]);
     }
+
+    @Test
+    public void nhwcIsTheTransposeOfNchw() throws Exception {
+        java.io.File dir = (java.io.File) Fixtures.cases("predict_pafnet").get(0)[1];
+        Metadata meta = Metadata.parse(Fixtures.text(new java.io.File(dir, Metadata.FILE_NAME)));
+        byte[] rgb = new byte[37 * 50 * 3];
+        for (int i = 0; i < rgb.length; i++) {
+            rgb[i] = (byte) (i * 31 % 251);
+        }
+        float[] nchw = Preprocess.run(rgb, 37, 50, meta, false, null);
+        float[] nhwc = Preprocess.run(rgb, 37, 50, meta, true, null);
+        int plane = meta.inputSize * meta.inputSize;
+        for (int i = 0; i < plane; i++) {
+            for (int c = 0; c < 3; c++) {
+                assertEquals(nchw[c * plane + i], nhwc[i * 3 + c], 0f);
+            }
+        }
+    }
+
+    @Test
+    public void unknownDecodeTypeNamesTheKnownOnes() {
+        JsonFields spec = new JsonFields(Json.parse("{\"type\": \"yolo_v99\"}"), "decode");
+        try {
+            Decoder.decode(new float[0][], spec, 0.5f, 96);
+            org.junit.Assert.fail("decoded an unknown type");
+        } catch (IllegalArgumentException e) {
+            org.junit.Assert.assertTrue(e.getMessage(), e.getMessage().contains("anchor_ltrb, topk_boxes, two_stage"));
+        }
+    }
 }
