@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # JUnit tests of the pure-Java core against fixtures made by the Python runtime.
-#   android_demo/core/run_tests.sh FIXTURE_DIR     (FIXTURE_DIR from `python -m tests.android.make_fixtures DIR`)
+#   android_demo/core/run_tests.sh FIXTURE_DIR [TEST_CLASS...]
+# FIXTURE_DIR from `python -m tests.android.make_fixtures DIR`; EDGEDET_LITERT_JNI=PATH (host_jni/build_jni.sh)
+# adds the test that runs the real .tflite from Java.
 # Needs javac (any JDK >= 9; the classes are Java 8 bytecode) and Debian's junit4 (+ hamcrest) jars.
 # Prints the closing line CI reads: 'N passed, N failed'; exits non-zero on any failure.
 set -euo pipefail
@@ -17,4 +19,9 @@ cp="$junit:$hamcrest"
 # shellcheck disable=SC2046
 javac --release 8 -Xlint:all,-options -Werror -encoding UTF-8 -d "$out" -cp "$cp" \
     $(find "$here/src/main/java" "$here/src/test/java" -name '*.java')
-java -cp "$out:$cp" -Dedgedet.fixtures="$fixtures" io.edgedet.core.RunAll
+shift
+jni=()
+if [ -n "${EDGEDET_LITERT_JNI:-}" ]; then
+    jni=(-Dedgedet.litert.jni="$EDGEDET_LITERT_JNI")
+fi
+java -cp "$out:$cp" -Dedgedet.fixtures="$fixtures" "${jni[@]}" io.edgedet.core.RunAll "$@"

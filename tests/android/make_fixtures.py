@@ -11,6 +11,8 @@
 * ``preprocess_*``: images of sizes that take each OpenCV resize path (integer area, fractional area, linear
   upscale, none) with the tensor ``preprocess_bgr`` gives.
 * ``yuv_*``: an I420 frame and OpenCV's RGB for it (the camera's YUV_420_888 conversion).
+* ``litert_*`` (``--tflite`` only: a slow export): a tiny PAFNet-lite TFLite export directory with its image,
+  LiteRT's raw outputs and the ``predict`` detections, for the Java test that runs the real file (host JNI shim).
 * ``bench_*``: per-run durations and the ``BenchmarkResult.to_dict`` record the app's benchmark mode must write;
   the Java test writes its own record to ``from_java.json`` for the host's reader to check.
 
@@ -174,9 +176,32 @@ def export_models(work: Path) -> tuple[Path, Path, list[Path]]:
     return paf_res.dir, atss_res.dir, val
 
 
-def make_fixtures(out: Path, work: Path) -> list[str]:
-    """Write every case under ``out`` (``work`` holds the exports); returns the case names."""
+def litert_case(out: Path, work: Path) -> None:
+    """The tiny PAFNet-lite as TFLite fp32 (litert-torch), copied whole into ``out/litert_pafnet_lite_640x480``."""
+    from edgedet.data import generate_synth
+    from edgedet.export.api import export
+    from tests.runtime.tiny_models import CLASS_NAMES, image_files, tiny_pafnet_lite
+
+    data = generate_synth(work / "synth_tflite", n_train=16, n_val=4, imgsz=96, seed=0)
+    val = image_files(data / "images" / "val", 4)
+    paf = tiny_pafnet_lite(image_files(data / "images" / "train", 16))
+    [res] = export(paf, formats=["tflite"], precisions=["fp32"], imgsz=96, out_dir=work / "paf_tflite",
+                   class_names=CLASS_NAMES, model_name="pafnet_lite_mbv3", threads=1, parity_images=val[:1])
+    name = "litert_pafnet_lite_640x480"
+    predict_case(out, name, res.dir, _test_image(cv2.imread(str(val[0])), 480, 640))
+    shutil.copy(res.dir / res.metadata["model_file"], out / name / res.metadata["model_file"])
+
+
+def make_fixtures(out: Path, work: Path, *, tflite: bool = False, only_tflite: bool = False) -> list[str]:
+    """Write every case under ``out`` (``work`` holds the exports); returns the case names.
+
+    ``tflite`` adds the ``litert_*`` case; ``only_tflite`` writes that case alone.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    if tflite or only_tflite:
+        litert_case(out, work)
+    if only_tflite:
+        return sorted(p.name for p in out.iterdir())
     paf_dir, atss_dir, val = export_models(work)
     src = [cv2.imread(str(p)) for p in val]
     predict_case(out, "predict_pafnet_lite_640x480", paf_dir, _test_image(src[0], 480, 640))
@@ -199,8 +224,9 @@ def make_fixtures(out: Path, work: Path) -> list[str]:
 if __name__ == "__main__":
     import tempfile
 
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m tests.android.make_fixtures OUT_DIR")
+    args = [a for a in sys.argv[1:] if a != "--tflite"]
+    if len(args) != 1:
+        sys.exit("usage: python -m tests.android.make_fixtures OUT_DIR [--tflite]")
     with tempfile.TemporaryDirectory() as tmp:
-        names = make_fixtures(Path(sys.argv[1]), Path(tmp))
-    print(f"{len(names)} fixture cases in {sys.argv[1]}: {', '.join(names)}")
+        names = make_fixtures(Path(args[0]), Path(tmp), tflite="--tflite" in sys.argv)
+    print(f"{len(names)} fixture cases in {args[0]}: {', '.join(names)}")

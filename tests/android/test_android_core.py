@@ -2,7 +2,8 @@
 
 make_fixtures.py exports tiny models and records what edgedet.runtime does (preprocessed tensor, raw outputs,
 detections, YUV conversion); the JUnit tests must reproduce it within 1e-4. Skips only when no JDK or no
-junit4 jar is installed (`make android-deps` installs both on Debian).
+junit4 jar is installed (`make android-deps` installs both on Debian). The slow test also runs the real .tflite from
+Java through a host JNI shim over the ai-edge-litert wheel's C library.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from tests.android.make_fixtures import make_fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT / "android_demo" / "core" / "run_tests.sh"
+JNI_BUILD = ROOT / "android_demo" / "host_jni" / "build_jni.sh"
 JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 
 
@@ -54,3 +57,23 @@ def test_java_core_matches_the_python_runtime(tmp_path):
             want = json.loads((tmp_path / "fixtures" / name / "case.json").read_text())["record"]
             got = BenchmarkResult.from_json((tmp_path / "fixtures" / name / "from_java.json").read_text())
             assert got.latency.runs == want["runs"] and got.threads == want["threads"]
+
+
+@pytest.mark.slow
+@pytest.mark.optional
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_java_runs_the_real_tflite_like_python(tmp_path):
+    """Java preprocessing -> the .tflite through LiteRT's C API (host JNI shim) -> Java decode == Python predict."""
+    pytest.importorskip("litert_torch", reason="the TFLite export needs litert-torch: pip install 'edgedet[tflite]'")
+    build = subprocess.run(["bash", str(JNI_BUILD), sys.executable, str(tmp_path / "jni")], capture_output=True,
+                           text=True, timeout=300)
+    if build.returncode == 3:
+        pytest.skip(f"JNI shim not built: {build.stderr.strip()}")
+    assert build.returncode == 0, build.stdout + build.stderr
+    cases = make_fixtures(tmp_path / "fixtures", tmp_path / "work", only_tflite=True)
+    assert cases == ["litert_pafnet_lite_640x480"]
+    proc = subprocess.run(["bash", str(RUNNER), str(tmp_path / "fixtures"), "LiteRtJniTest"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "BUILD_DIR": str(tmp_path / "classes"),
+                                                       "EDGEDET_LITERT_JNI": build.stdout.strip().splitlines()[-1]})
+    closing = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    assert closing == "1 passed, 0 failed" and proc.returncode == 0, proc.stdout + proc.stderr
