@@ -52,4 +52,8 @@ android-test: $(STAMP) android-deps
 android-apk:
 	android_demo/build_offline.sh
 
-android-ci: android-test android-apk
+# what `make test` runs after pytest: CI's 'N passed, N failed' line and the APK check
+android-ci:
+	@if command -v javac >/dev/null && test -f /usr/share/java/junit4.jar; then \
+	  $(MAKE) --no-print-directory android-test android-apk; \
+	else echo "android-ci: skipped, no JDK or junit4 (make android-deps)"; fi

@@ -13,6 +13,7 @@ import android.hardware.camera2.CameraCharacteristics;
 import android.hardware.camera2.CameraDevice;
 import android.hardware.camera2.CameraManager;
 import android.hardware.camera2.CaptureRequest;
+import android.hardware.camera2.params.StreamConfigurationMap;
 import android.media.Image;
 import android.media.ImageReader;
 import android.os.Build;
@@ -20,6 +21,7 @@ import android.os.Bundle;
 import android.os.Handler;
 import android.os.HandlerThread;
 import android.util.Log;
+import android.util.Size;
 import android.view.Surface;
 import android.view.TextureView;
 import android.widget.FrameLayout;
@@ -35,14 +37,15 @@ import java.util.Locale;
 
 /**
  * Camera preview (Camera2 on a TextureView) with detections drawn over it. Frames come from an ImageReader in
- * YUV_420_888 at the preview's size; each is converted, rotated upright, letterboxed, run by LiteRT and decoded
+ * YUV_420_888 at the preview's size (the camera's 4:3 size nearest 640x480); each is converted, rotated upright, letterboxed, run by LiteRT and decoded
  * by the core (every constant from edgedet.json). Extras: {@code model} (an export directory on the device),
  * {@code threads} (default 4), {@code score_thr} (default 0.35).
  */
 public class MainActivity extends Activity {
     private static final String TAG = "edgedet";
-    private static final int FRAME_W = 640;
-    private static final int FRAME_H = 480;
+    /** The analysis and preview size asked for; the camera's nearest 4:3 YUV size is used. */
+    private static final int WANT_W = 640;
+    private static final int WANT_H = 480;
 
     private TextureView preview;
     private OverlayView overlay;
@@ -51,6 +54,8 @@ public class MainActivity extends Activity {
     private CameraDevice camera;
     private ImageReader reader;
     private int sensorDegrees;
+    private int frameW = WANT_W;
+    private int frameH = WANT_H;
     private Pipeline pipeline;
     private LiteRtModel model;
     private float scoreThr;
@@ -144,8 +149,13 @@ public class MainActivity extends Activity {
         CameraManager manager = (CameraManager) getSystemService(Context.CAMERA_SERVICE);
         try {
             String id = backCamera(manager);
-            sensorDegrees = manager.getCameraCharacteristics(id).get(CameraCharacteristics.SENSOR_ORIENTATION);
-            reader = ImageReader.newInstance(FRAME_W, FRAME_H, ImageFormat.YUV_420_888, 2);
+            CameraCharacteristics chars = manager.getCameraCharacteristics(id);
+            sensorDegrees = chars.get(CameraCharacteristics.SENSOR_ORIENTATION);
+            StreamConfigurationMap map = chars.get(CameraCharacteristics.SCALER_STREAM_CONFIGURATION_MAP);
+            Size size = nearestSize(map.getOutputSizes(ImageFormat.YUV_420_888));
+            frameW = size.getWidth();
+            frameH = size.getHeight();
+            reader = ImageReader.newInstance(frameW, frameH, ImageFormat.YUV_420_888, 2);
             reader.setOnImageAvailableListener(new ImageReader.OnImageAvailableListener() {
                 @Override
                 public void onImageAvailable(ImageReader r) {
@@ -182,6 +192,23 @@ public class MainActivity extends Activity {
         }
     }
 
+    /** The 4:3 size with the pixel count nearest to WANT_W x WANT_H (any size when none is 4:3). */
+    private static Size nearestSize(Size[] sizes) {
+        Size best = sizes[0];
+        long bestCost = Long.MAX_VALUE;
+        for (Size s : sizes) {
+            long cost = Math.abs((long) s.getWidth() * s.getHeight() - (long) WANT_W * WANT_H);
+            if (s.getWidth() * 3 != s.getHeight() * 4) {
+                cost += 1L << 40;
+            }
+            if (cost < bestCost) {
+                bestCost = cost;
+                best = s;
+            }
+        }
+        return best;
+    }
+
     private static String backCamera(CameraManager manager) throws CameraAccessException {
         String[] ids = manager.getCameraIdList();
         for (String id : ids) {
@@ -195,7 +222,7 @@ public class MainActivity extends Activity {
 
     private void startSession() {
         SurfaceTexture texture = preview.getSurfaceTexture();
-        texture.setDefaultBufferSize(FRAME_W, FRAME_H);
+        texture.setDefaultBufferSize(frameW, frameH);
         final Surface previewSurface = new Surface(texture);
         runOnUiThread(new Runnable() {
             @Override
@@ -233,8 +260,8 @@ public class MainActivity extends Activity {
         float vw = preview.getWidth();
         float vh = preview.getHeight();
         boolean sideways = sensorDegrees % 180 != 0;
-        float fw = sideways ? FRAME_H : FRAME_W;
-        float fh = sideways ? FRAME_W : FRAME_H;
+        float fw = sideways ? frameH : frameW;
+        float fh = sideways ? frameW : frameH;
         float s = Math.max(vw / fw, vh / fh);
         Matrix m = new Matrix();
         m.setScale(s * fw / vw, s * fh / vh, vw / 2, vh / 2);
