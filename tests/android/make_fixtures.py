@@ -10,7 +10,8 @@
   decode types no tiny zoo model exports: ``anchor_ltrb`` (grid points) and ``two_stage``.
 * ``preprocess_*``: images of sizes that take each OpenCV resize path (integer area, fractional area, linear
   upscale, none) with the tensor ``preprocess_bgr`` gives.
-* ``yuv_*``: an I420 frame and OpenCV's RGB for it (the camera's YUV_420_888 conversion).
+* ``yuv_*``: an I420 frame and OpenCV's RGB for it, video range and full range (the camera's YUV_420_888
+  conversion).
 * ``litert_*`` (``--tflite`` only: a slow export): a tiny PAFNet-lite TFLite export directory with its image,
   LiteRT's raw outputs and the ``predict`` detections, for the Java test that runs the real file (host JNI shim).
 * ``bench_*``: per-run durations and the ``BenchmarkResult.to_dict`` record the app's benchmark mode must write;
@@ -96,8 +97,15 @@ def yuv_case(out: Path, name: str, i420: np.ndarray) -> None:
     case = out / name
     case.mkdir(parents=True)
     rgb = cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420)
-    meta = {"kind": "yuv", "height": i420.shape[0] * 2 // 3, "width": i420.shape[1],
-            "i420": _write(case, "frame.i420.u8", i420, "u8"), "rgb": _write(case, "rgb.u8", rgb, "u8")}
+    # full range (JFIF, as phone cameras deliver it): OpenCV's YCrCb conversion on chroma replicated 2x2
+    h, w = i420.shape[0] * 2 // 3, i420.shape[1]
+    planes = i420.reshape(-1)
+    y = planes[: h * w].reshape(h, w)
+    u = planes[h * w : h * w * 5 // 4].reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1)
+    v = planes[h * w * 5 // 4 :].reshape(h // 2, w // 2).repeat(2, 0).repeat(2, 1)
+    rgb_full = cv2.cvtColor(np.ascontiguousarray(np.stack([y, v, u], -1)), cv2.COLOR_YCrCb2RGB)
+    meta = {"kind": "yuv", "height": h, "width": w, "i420": _write(case, "frame.i420.u8", i420, "u8"),
+            "rgb": _write(case, "rgb.u8", rgb, "u8"), "rgb_full": _write(case, "rgb_full.u8", rgb_full, "u8")}
     (case / "case.json").write_text(json.dumps(meta, indent=1))
 
 

@@ -275,7 +275,10 @@ public class MainActivity extends Activity {
         return out;
     }
 
-    /** One camera frame: YUV -> upright RGB -> model -> detections on the overlay. */
+    /**
+     * One camera frame: YUV -> upright RGB -> model -> detections on the overlay. Camera YUV_420_888 is full-range
+     * BT.601 (JFIF), as the camera HAL defines it for this format.
+     */
     private void detect(Image image) {
         Image.Plane[] planes = image.getPlanes();
         int w = image.getWidth();
@@ -284,7 +287,7 @@ public class MainActivity extends Activity {
         uBytes = copyPlane(planes[1], uBytes);
         vBytes = copyPlane(planes[2], vBytes);
         rgb = Yuv.toRgb(yBytes, planes[0].getRowStride(), uBytes, vBytes, planes[1].getRowStride(),
-                planes[1].getPixelStride(), w, h, rgb != null && rgb.length == w * h * 3 ? rgb : null);
+                planes[1].getPixelStride(), w, h, true, rgb != null && rgb.length == w * h * 3 ? rgb : null);
         byte[] upright = Yuv.rotate(rgb, w, h, sensorDegrees);
         boolean sideways = sensorDegrees % 180 != 0;
         int uw = sideways ? h : w;

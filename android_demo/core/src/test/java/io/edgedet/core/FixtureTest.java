@@ -95,9 +95,12 @@ public class FixtureTest {
         byte[] u = java.util.Arrays.copyOfRange(i420, w * h, w * h + w * h / 4);
         byte[] v = java.util.Arrays.copyOfRange(i420, w * h + w * h / 4, w * h * 3 / 2);
         byte[] want = Fixtures.bytes(dir, c.object("rgb"));
-        byte[] planar = Yuv.toRgb(y, w, u, v, w / 2, 1, w, h, null);
+        byte[] planar = Yuv.toRgb(y, w, u, v, w / 2, 1, w, h, false, null);
         assertEquals(name + ": RGB differs from OpenCV's", java.util.Arrays.toString(want),
                 java.util.Arrays.toString(planar));
+        byte[] wantFull = Fixtures.bytes(dir, c.object("rgb_full"));
+        assertEquals(name + ": full-range RGB differs from OpenCV's", java.util.Arrays.toString(wantFull),
+                java.util.Arrays.toString(Yuv.toRgb(y, w, u, v, w / 2, 1, w, h, true, null)));
         // the same frame as a camera's semi-planar NV21 buffer (V and U interleaved, pixel stride 2, padded rows)
         int stride = w + 8;
         byte[] yPadded = new byte[stride * h];
@@ -112,7 +115,7 @@ public class FixtureTest {
             }
         }
         byte[] uView = java.util.Arrays.copyOfRange(vu, 1, vu.length);
-        byte[] semi = Yuv.toRgb(yPadded, stride, uView, vu, stride, 2, w, h, null);
+        byte[] semi = Yuv.toRgb(yPadded, stride, uView, vu, stride, 2, w, h, false, null);
         assertEquals(name + ": strided frame differs", java.util.Arrays.toString(want), java.util.Arrays.toString(semi));
     }
 
