@@ -215,7 +215,9 @@ def make_fixtures(out: Path, work: Path, *, tflite: bool = False, only_tflite: b
     predict_case(out, "predict_pafnet_lite_640x480", paf_dir, _test_image(src[0], 480, 640))
     predict_case(out, "predict_pafnet_lite_150x110", paf_dir, _test_image(src[1], 110, 150))
     predict_case(out, "predict_atss_160x120", atss_dir, _test_image(src[2], 120, 160))
-    for h, w in [(144, 192), (288, 384), (480, 640), (110, 150), (100, 77), (48, 64), (37, 50), (96, 96), (96, 40)]:
+    # integer and fractional shrinking, landscape and portrait enlarging (rows that end in OpenCV's scalar tail), none
+    for h, w in [(144, 192), (288, 384), (480, 640), (110, 150), (100, 77), (48, 64), (37, 50), (64, 48), (95, 17),
+                 (96, 96), (96, 40)]:
         preprocess_case(out, f"preprocess_{w}x{h}", _test_image(src[3], h, w), 96)
     rng = np.random.default_rng(0)
     yuv_case(out, "yuv_64x48", cv2.cvtColor(_test_image(src[0], 48, 64), cv2.COLOR_BGR2YUV_I420))
