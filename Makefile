@@ -22,11 +22,38 @@ install: $(STAMP)
 quickstart: $(STAMP)
 	$(VENV)/bin/edgedet quickstart
 
-test: $(STAMP)
+test: $(STAMP) android-deps
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory android-ci
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check edgedet tests benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# --- Android demo (android_demo/, see README "Android demo") ---
+.PHONY: android-deps android-test android-apk android-ci
+ANDROID_BUILD := android_demo/build
+
+# a JDK and Debian's junit4 jar for the core's JUnit tests; a no-op where they are installed
+android-deps:
+	@command -v javac >/dev/null && test -f /usr/share/java/junit4.jar || \
+	  apt-get install -y -q default-jdk-headless junit4 >/dev/null || \
+	  echo "android-deps: could not install a JDK and junit4; the Java tests will be skipped"
+
+# fixtures from the Python runtime, then the JUnit tests of android_demo/core ('N passed, N failed')
+android-test: $(STAMP) android-deps
+	rm -rf $(ANDROID_BUILD)/fixtures
+	PYTHONPATH=. $(PY) -m tests.android.make_fixtures $(ANDROID_BUILD)/fixtures
+	android_demo/core/run_tests.sh $(ANDROID_BUILD)/fixtures
+
+# the demo APK with Debian's SDK tools, against a compile-only LiteRT stub (checks the sources build)
+android-apk:
+	android_demo/build_offline.sh
+
+# what `make test` runs after pytest: CI's 'N passed, N failed' line and the APK check
+android-ci:
+	@if command -v javac >/dev/null && test -f /usr/share/java/junit4.jar; then \
+	  $(MAKE) --no-print-directory android-test android-apk; \
+	else echo "android-ci: skipped, no JDK or junit4 (make android-deps)"; fi
