@@ -39,7 +39,8 @@ ANDROID_BUILD := android_demo/build
 # a JDK and Debian's junit4 jar for the core's JUnit tests; a no-op where they are installed
 android-deps:
 	@command -v javac >/dev/null && test -f /usr/share/java/junit4.jar || \
-	  apt-get install -y -q default-jdk-headless junit4 >/dev/null || \
+	  apt-get install -y -q default-jdk-headless junit4 >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -q default-jdk-headless junit4 >/dev/null; } || \
 	  echo "android-deps: could not install a JDK and junit4; the Java tests will be skipped"
 
 # fixtures from the Python runtime, then the JUnit tests of android_demo/core ('N passed, N failed')
