@@ -20,7 +20,9 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing Debian's aapt zipalign apksigner (missing: ${missing[*]})"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q aapt zipalign apksigner default-jdk-headless >/dev/null
+        pkgs=(aapt zipalign apksigner default-jdk-headless)
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >/dev/null 2>&1 || {
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${pkgs[@]}" >/dev/null; }
     else
         echo "missing ${missing[*]}: sudo apt-get install aapt zipalign apksigner default-jdk-headless" >&2
         exit 2
