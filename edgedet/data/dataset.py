@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from edgedet.config.schema import DataConfig
 from edgedet.data import transforms as T
+from edgedet.data.files import FileRefused
+from edgedet.data.imagefile import decode_image
 from edgedet.data.index import DatasetIndex, ImageRecord
 from edgedet.preprocess import MEAN, PAD_VALUE, STD
 
@@ -54,7 +56,8 @@ class DetectionDataset(Dataset):
     orig_w)`` mapping original pixels to input pixels (in train mode: of the augmented image). Crowd boxes are
     left out. Train mode applies the augmentations of ``cfg``; eval mode only letterboxes.
 
-    An image that cannot be decoded never stops an epoch: in train mode it is replaced by the next readable
+    An image that cannot be used (not a regular file, over the pixel limit of
+    :func:`edgedet.data.imagefile.max_image_pixels`, or undecodable) never stops an epoch: in train mode it is replaced by the next readable
     image; in eval mode it becomes a blank (pad-coloured) image of the annotated size that keeps its id and
     boxes, so every image id is still evaluated exactly once. The count is logged once per dataset (per worker
     process) as a warning; ``substituted`` and ``bad`` hold it.
@@ -85,7 +88,7 @@ class DetectionDataset(Dataset):
         """``(record index, RGB image)`` of record ``i``, or a substitute if it cannot be decoded."""
         n = len(self.records)
         if not self.train:
-            img = None if i in self.bad else cv2.imread(str(self.records[i].file), cv2.IMREAD_COLOR)
+            img = None if i in self.bad else self._decode(i)
             if img is not None:
                 return i, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             self.bad.add(i)
@@ -96,7 +99,7 @@ class DetectionDataset(Dataset):
             j = (i + k) % n
             if j in self.bad:
                 continue
-            img = cv2.imread(str(self.records[j].file), cv2.IMREAD_COLOR)
+            img = self._decode(j)
             if img is not None:
                 if k:
                     self._note_substitution(i)
@@ -104,6 +107,15 @@ class DetectionDataset(Dataset):
             self.bad.add(j)
         raise RuntimeError(f"no image of the {self.index.split} split of {self.index.root} can be decoded; "
                            "fix: run `edgedet data check` on the dataset")
+
+    def _decode(self, i: int) -> np.ndarray | None:
+        """BGR image of record ``i``, or None when it is not a regular file, is over the pixel limit, or cannot
+        be decoded (the header is read first, so an image bomb is never decoded; ``cv2.error`` is caught)."""
+        try:
+            return decode_image(self.records[i].file)
+        except FileRefused as e:
+            log.debug("%s: %s", self.records[i].file, e)
+            return None
 
     def _note_substitution(self, i: int) -> None:
         self.substituted += 1
