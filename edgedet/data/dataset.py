@@ -57,10 +57,10 @@ class DetectionDataset(Dataset):
     left out. Train mode applies the augmentations of ``cfg``; eval mode only letterboxes.
 
     An image that cannot be used (not a regular file, over the pixel limit of
-    :func:`edgedet.data.imagefile.max_image_pixels`, or undecodable) never stops an epoch: in train mode it is replaced by the next readable
-    image; in eval mode it becomes a blank (pad-coloured) image of the annotated size that keeps its id and
-    boxes, so every image id is still evaluated exactly once. The count is logged once per dataset (per worker
-    process) as a warning; ``substituted`` and ``bad`` hold it.
+    :func:`edgedet.data.imagefile.max_image_pixels`, or undecodable) never stops an epoch: in train mode it is
+    replaced by the next readable image; in eval mode it becomes a blank (pad-coloured) image of the annotated
+    size that keeps its id and boxes, so every image id is still evaluated exactly once. The count is logged once
+    per dataset (per worker process) as a warning; ``substituted`` and ``bad`` hold it.
     """
 
     def __init__(self, index: DatasetIndex, imgsz: int, train: bool, cfg: DataConfig | None = None, seed: int = 0):
