@@ -62,11 +62,11 @@ def _decode_one(rec: ImageRecord) -> Problem | None:
         data = read_bytes(rec.file)
         header_size(data)
         cut = truncation(data)
+        if cut:
+            return Problem(str(rec.file), entry, cut, "replace the file with a complete copy or remove the image")
         img = decode_image_bytes(data)
     except FileRefused as e:
         return Problem(str(rec.file), entry, f"image {e}", "replace the file or remove the image from the annotations")
-    if cut:
-        return Problem(str(rec.file), entry, cut, "replace the file with a complete copy or remove the image")
     h, w = img.shape[:2]
     if (w, h) != (rec.width, rec.height):
         return Problem(str(rec.file), entry,

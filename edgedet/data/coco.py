@@ -9,6 +9,7 @@ Layouts read:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,13 @@ import numpy as np
 from edgedet.data.files import (
     DatasetError,
     FileRefused,
+    confine,
     finite_float,
     is_int_id,
     is_regular_file,
     place_images,
     read_text,
+    real_path,
 )
 from edgedet.data.index import DatasetIndex, Problem, check_box_xyxy, image_size, make_record, resolve_image
 
@@ -43,10 +46,10 @@ def split_from_json_name(path: Path) -> str:
     return stem[len("instances_"):] if stem.startswith("instances_") else "train"
 
 
-def _load_json(path: Path) -> dict:
+def _load_json(path: Path, root: Path) -> dict:
     fix_file = "repair or re-export the annotation file"
     try:
-        data = json.loads(read_text(path))
+        data = json.loads(read_text(confine(path, root)))
     except FileRefused as e:
         raise DatasetError(path, f"annotation file {e}", "pass a COCO directory with annotations/instances_<split>"
                            ".json, or the JSON file itself, as a regular UTF-8 file") from None
@@ -65,27 +68,27 @@ def _load_json(path: Path) -> dict:
     return data
 
 
-def _image_base(json_path: Path, split: str, images: list) -> tuple[Path, Path]:
-    """Pick ``(root, base dir)`` for the image files by probing the first few entries."""
-    jdir = json_path.parent
-    root = jdir.parent if jdir.name == "annotations" else jdir
+def _image_base(root: Path, jdir: Path, split: str, images: list) -> Path:
+    """Pick the base directory of the image files by probing the first few entries."""
     candidates = [root / "images" / split, jdir, root]
     names = [im["file_name"] for im in images[:20] if isinstance(im, dict) and isinstance(im.get("file_name"), str)]
     for base in candidates:
         if any(n and is_regular_file(base / n) for n in names):
-            return root, base
-    return root, candidates[0] if candidates[0].is_dir() else jdir
+            return base
+    return candidates[0] if candidates[0].is_dir() else jdir
 
 
 def read_coco(json_path: Path, split: str) -> DatasetIndex:
     """Read one COCO instances JSON into a :class:`DatasetIndex` (bad entries become Problems)."""
-    json_path = Path(json_path).resolve()
-    data = _load_json(json_path)
+    json_path = Path(os.path.abspath(json_path))
+    jdir = real_path(json_path.parent)
+    root = jdir.parent if json_path.parent.name == "annotations" else jdir
+    data = _load_json(json_path, root)
     where = str(json_path)
     problems: list[Problem] = []
     cats = _read_categories(data.get("categories", []), where, problems)
     cat_ids = sorted(cats)
-    root, base = _image_base(json_path, split, data["images"])
+    base = _image_base(root, jdir, split, data["images"])
     images = _read_images(data["images"], root, base, where, problems)
     all_ids = {im["id"] for im in data["images"] if isinstance(im, dict) and is_int_id(im.get("id"))}
     per_image = _read_annotations(data.get("annotations", []), images, all_ids, cat_ids, where, problems)

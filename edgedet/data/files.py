@@ -77,6 +77,14 @@ def confine(path: str | Path, root: Path) -> Path:
     return real
 
 
+def real_path(path: str | Path) -> Path:
+    """``path`` resolved where possible; the absolute path when it loops or cannot name a file (never raises)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError, ValueError):
+        return Path(os.path.abspath(path))
+
+
 def is_regular_file(path: Path) -> bool:
     """True for a regular file (symlinks followed); False for anything else or any error (long name, loop...)."""
     try:

@@ -21,10 +21,10 @@ from edgedet.data.files import (
     FileRefused,
     confine,
     finite_float,
-    is_regular_file,
     place_images,
     read_bytes,
     read_text,
+    real_path,
 )
 from edgedet.data.index import (
     DatasetIndex,
@@ -71,7 +71,7 @@ def voc_class_names(root: Path) -> list[str]:
     Raises:
         DatasetError: ``classes.txt`` exists but cannot be read.
     """
-    root = Path(root).resolve()
+    root = real_path(root)
     classes = root / "classes.txt"
     if os.path.lexists(classes):
         try:
@@ -96,9 +96,9 @@ def read_voc(root: Path, split: str) -> DatasetIndex:
     Raises:
         DatasetError: the split file (or ``classes.txt``) is missing or cannot be read.
     """
-    root = Path(root).resolve()
+    root = real_path(root)
     split_file = root / "ImageSets" / "Main" / f"{split}.txt"
-    if not is_regular_file(split_file):
+    if not os.path.lexists(split_file):
         raise DatasetError(split_file, f"split file not found (splits here: {voc_splits(root)})",
                            f"list the image ids of '{split}' in that file, one a line")
     try:

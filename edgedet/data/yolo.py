@@ -17,7 +17,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edgedet.data.files import DatasetError, FileRefused, confine, is_regular_file, place_images, read_text
+from edgedet.data.files import (
+    DatasetError,
+    FileRefused,
+    confine,
+    is_regular_file,
+    place_images,
+    read_text,
+    real_path,
+)
 from edgedet.data.index import (
     DatasetIndex,
     Problem,
@@ -36,7 +44,7 @@ SPLIT_KEYS = ("train", "val", "test")
 def _load_yaml(path: Path) -> dict:
     fix_file = "repair the file"
     try:
-        data = yaml.safe_load(read_text(path))
+        data = yaml.safe_load(read_text(confine(path, real_path(Path(os.path.abspath(path)).parent))))
     except FileRefused as e:
         raise DatasetError(path, f"data.yaml {e}", "pass the dataset's data.yaml, a regular UTF-8 file") from None
     except yaml.YAMLError as e:
@@ -126,12 +134,12 @@ def label_path_for(image: Path) -> Path:
 
 def read_yolo(yaml_path: Path, split: str) -> DatasetIndex:
     """Read one split of a YOLO dataset (bad lines become Problems)."""
-    yaml_path = Path(yaml_path).resolve()
+    yaml_path = Path(os.path.abspath(yaml_path))
     where = str(yaml_path)
     data = _load_yaml(yaml_path)
     names = _class_names(data["names"], where)
     root = Path(data.get("path") or ".")
-    root = (root if root.is_absolute() else yaml_path.parent / root).resolve()
+    root = real_path(root if root.is_absolute() else yaml_path.parent / root)
     if not data.get(split):
         have = [k for k in SPLIT_KEYS if data.get(k)]
         raise DatasetError(where, f"no '{split}' split (found {have})", f"add '{split}: images/{split}'")
