@@ -22,7 +22,7 @@ from edgedet.data.files import FileRefused, read_bytes
 
 MAX_PIXELS_ENV = "EDGEDET_MAX_IMAGE_PIXELS"
 DEFAULT_MAX_PIXELS = 50_000_000
-HEAD_BYTES = 1 << 16  # enough for every header but a JPEG with large APPn segments, which reads on
+HEAD_BYTES = 4096  # enough for most headers; a JPEG with large APPn (EXIF, ICC) segments reads on
 MAX_HEAD_BYTES = 1 << 26  # a JPEG frame header further in than this counts as damaged
 FORMATS = "JPEG, PNG, BMP, WebP, GIF, TIFF or PNM"
 

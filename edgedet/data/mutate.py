@@ -382,7 +382,7 @@ def make_broken_case(case: Path, fmt: str, names: list[str], seed: int) -> Path:
     for name in sorted(names, key=lambda n: (n == "split_dir_symlink_outside", any(k in n for k in STRUCTURAL))):
         try:
             MUTATIONS[fmt][name](case / "ds", fmt, rng)
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError, SyntaxError):
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, SyntaxError, RecursionError):
             if any(k in name for k in STRUCTURAL):
                 raise
     return entry
@@ -404,48 +404,53 @@ _ESCAPES: list[str] = []
 _HOOKED: list[bool] = []
 
 
-def run_case(case: Path, entry: Path, loader: bool = True) -> tuple[str, str]:
+def run_case(case: Path, entry: Path, loader: bool = True) -> dict:
     """Run ``data check`` and (with ``loader``) the training / evaluation loader on a broken case.
 
     Returns:
-        ``(outcome, detail)``: outcome ``"handled"`` (problems or one :class:`DatasetError`, each one line
-        naming a file of the case), ``"crashed"`` (any other exception; detail is its type and message),
-        ``"escaped"`` (a file under ``case/outside`` was opened, or :data:`SECRET` reached the output, or a
-        record points outside the root) or ``"unclear"`` (a message of several lines or naming no file).
-        Hangs are the caller's to time out.
+        ``{"outcome", "detail", "split_rejected", "messages"}``. Outcome ``"handled"``: problems or one
+        dataset error (:class:`edgedet.data.DatasetError`; ``ValueError`` in an edgedet that has none), every
+        message one line naming a file of the case. ``"crashed"``: any other exception (detail: its type and
+        message). ``"escaped"``: a file under ``case/outside`` was opened, :data:`SECRET` reached the output, or
+        a record points outside the root. ``"unclear"``: a message of several lines or naming no file.
+        ``split_rejected``: the split as a whole was refused. Hangs are the caller's to time out.
     """
     import sys
 
-    from edgedet.data import check_dataset, load_dataset
-    from edgedet.data.files import DatasetError
+    import edgedet.data as data
 
+    error_class = getattr(data, "DatasetError", ValueError)
     if not _HOOKED:
         sys.addaudithook(_audit)
         _HOOKED.append(True)
-    outside = str((case / "outside").resolve())
     _ESCAPES.clear()
-    _WATCHED[:] = [outside, str(case / "outside")]
+    _WATCHED[:] = [str((case / "outside").resolve()), str(case / "outside")]
     texts: list[tuple[str, str]] = []  # (file named, line)
+    rejected = False
     try:
-        try:
-            problems = check_dataset(entry)
-            texts += [(p.file, str(p)) for p in problems]
-            if loader:
-                texts += _run_loader(entry, load_dataset)
-        except DatasetError as e:
-            texts.append((e.file, str(e)))
-        except Exception as e:  # noqa: BLE001 - counting what escapes is the point
-            return "crashed", f"{type(e).__name__}: {one_line_of(e)}"
+        problems = data.check_dataset(entry)
+        texts += [(p.file, str(p)) for p in problems]
+        rejected = any(p.entry.startswith("split '") for p in problems)
+        if loader:
+            texts += _run_loader(entry, data.load_dataset)
+    except error_class as e:
+        texts.append((getattr(e, "file", str(e).split(":")[0]), str(e)))
+        rejected = True
+    except Exception as e:  # noqa: BLE001 - counting what escapes is the point
+        return {"outcome": "crashed", "detail": f"{type(e).__name__}: {one_line_of(e)}", "split_rejected": False,
+                "messages": len(texts)}
     finally:
         _WATCHED.clear()
-    if _ESCAPES:
-        return "escaped", f"opened {_ESCAPES[0]}"
+    outcome, detail = "handled", f"{len(texts)} message(s)"
     for file, text in texts:
         if SECRET in text:
-            return "escaped", f"echoed {SECRET}: {text[:200]}"
-        if "\n" in text or not file or not file.startswith((str(case), str(case.resolve()))):
-            return "unclear", text[:300]
-    return "handled", f"{len(texts)} message(s)"
+            outcome, detail = "escaped", f"echoed {SECRET}: {text[:200]}"
+        elif outcome == "handled" and ("\n" in text or not file or not file.startswith((str(case),
+                                                                                       str(case.resolve())))):
+            outcome, detail = "unclear", text[:300]
+    if _ESCAPES:
+        outcome, detail = "escaped", f"opened {_ESCAPES[0]}"
+    return {"outcome": outcome, "detail": detail, "split_rejected": rejected, "messages": len(texts)}
 
 
 def one_line_of(e: BaseException) -> str:

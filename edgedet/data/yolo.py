@@ -21,8 +21,8 @@ from edgedet.data.files import (
     DatasetError,
     FileRefused,
     confine,
-    is_regular_file,
     place_images,
+    read_bytes,
     read_text,
     real_path,
 )
@@ -86,13 +86,13 @@ def _list_images(entry: Path, root: Path, where: str, item: str, problems: list[
     except FileRefused as e:
         problems.append(Problem(where, item, f"split path {entry} {e}", e.fix))
         return []
-    if real.is_dir():
+    if os.path.isdir(real):
         return _images_in_dir(entry, root, problems)
-    if entry.suffix == ".txt" and is_regular_file(real):
+    if entry.suffix == ".txt":
         try:
             lines = read_text(real).splitlines()
         except FileRefused as e:
-            problems.append(Problem(str(entry), "", f"image list {e}", e.fix))
+            problems.append(Problem(where, item, f"image list {entry} {e}", e.fix))
             return []
         out = []
         for n, line in enumerate(lines, 1):
@@ -102,6 +102,11 @@ def _list_images(entry: Path, root: Path, where: str, item: str, problems: list[
                 if path is not None:
                     out.append(path)
         return out
+    try:
+        read_bytes(real, 0)
+    except FileRefused as err:  # not found, a name too long, a FIFO...
+        problems.append(Problem(where, item, f"split path {entry} {err}", "point the split key at the images directory"))
+        return []
     problems.append(Problem(where, item, f"split path {entry} is neither a directory nor a .txt list of images",
                             "point the split key at the images directory"))
     return []

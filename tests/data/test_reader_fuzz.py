@@ -24,12 +24,14 @@ from edgedet.data.mutate import FORMATS, MUTATIONS, make_broken_case, make_case,
 HANG_SECONDS = 30
 
 
-def _run(case: Path, entry: Path) -> tuple[str, str]:
+def _run(case: Path, entry: Path) -> tuple[str, str, int]:
     out: dict = {}
-    t = threading.Thread(target=lambda: out.update(result=run_case(case, entry)), daemon=True)
+    t = threading.Thread(target=lambda: out.update(run_case(case, entry)), daemon=True)
     t.start()
     t.join(HANG_SECONDS)
-    return out.get("result", ("hung", f"no result after {HANG_SECONDS} s"))
+    if t.is_alive():
+        return "hung", f"no result after {HANG_SECONDS} s", 0
+    return out["outcome"], out["detail"], out["messages"]
 
 
 cases = st.sampled_from(FORMATS).flatmap(lambda fmt: st.tuples(
@@ -45,7 +47,7 @@ def test_broken_datasets_give_a_result_or_one_clear_error(case_args):
     with tempfile.TemporaryDirectory() as tmp:
         case = Path(tmp)
         entry = make_broken_case(case, fmt, names, seed)
-        outcome, detail = _run(case, entry)
+        outcome, detail, _ = _run(case, entry)
         assert outcome == "handled", f"{fmt} {names} seed={seed}: {outcome}: {detail}"
 
 
@@ -53,7 +55,7 @@ def test_broken_datasets_give_a_result_or_one_clear_error(case_args):
 @pytest.mark.parametrize("name", ["image_fifo", "image_bomb", "image_symlink_outside", "image_symlink_loop"])
 def test_every_format_handles_the_image_file_mutations(fmt, name, tmp_path):
     entry = make_broken_case(tmp_path, fmt, [name], seed=0)
-    assert _run(tmp_path, entry) == ("handled", "1 message(s)")
+    assert _run(tmp_path, entry) == ("handled", "1 message(s)", 1)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -61,4 +63,4 @@ def test_the_unbroken_case_is_clean(fmt, tmp_path):
     """The harness is not vacuous: the valid dataset reads with no problem and three images."""
     entry = make_case(tmp_path, fmt)
     assert check_dataset(entry) == []
-    assert _run(tmp_path, entry) == ("handled", "0 message(s)")
+    assert _run(tmp_path, entry) == ("handled", "0 message(s)", 0)

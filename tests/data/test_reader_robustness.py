@@ -138,6 +138,8 @@ def test_300_character_names_are_problems_in_every_format(tmp_path):
     index = load_dataset(entry)
     _find(index.problems, "list.txt: line 2", "name too long")
     assert len(index.images) == 1
+    entry.write_text(f"train: {long}\nnames: [cat, dog]\n")
+    _find(load_dataset(entry).problems, "data.yaml: train", "split path", "name too long")
 
 
 def test_symlink_loop_is_a_problem_not_a_crash(tmp_path):
@@ -242,6 +244,11 @@ def test_header_parsers_agree_with_opencv(tmp_path):
         else:
             assert cv2.imwrite(str(path), img)
         assert probe_image(path) == (91, 37), ext
+    jpg = (tmp_path / "x.jpg").read_bytes()
+    comments = b"".join(b"\xff\xfe" + (65000).to_bytes(2, "big") + b"c" * 64998 for _ in range(3))
+    (tmp_path / "big_app.jpg").write_bytes(jpg[:2] + comments + jpg[2:])  # frame header ~195 KB into the file
+    assert probe_image(tmp_path / "big_app.jpg") == (91, 37)
+    assert cv2.imread(str(tmp_path / "big_app.jpg")).shape == (37, 91, 3)
 
 
 # ---- 4: paths leaving the dataset root ---------------------------------------------------------------------------------
