@@ -267,7 +267,11 @@ def _yolo_label(ds: Path, fmt: str, rng: random.Random) -> None:
 def _yolo_yaml(key: str | None = None, value: str | None = None) -> Callable[[Path, str, random.Random], None]:
     def apply(ds: Path, fmt: str, rng: random.Random) -> None:
         data = {"path": ".", "train": "images/train", "names": "[cat, dog]"}
-        data[key or rng.choice(list(data))] = value if value is not None else rng.choice(YAML_VALUES)
+        k = key or rng.choice(list(data))
+        # 'path' declares the dataset root (ultralytics' own yamls put it beside the yaml's folder), so pointing it
+        # at outside/ moves the root there rather than escaping it
+        pool = [v for v in YAML_VALUES if k != "path" or "outside" not in v]
+        data[k] = value if value is not None else rng.choice(pool)
         (ds / "data.yaml").write_text("".join(f"{k}: {v}\n" for k, v in data.items()))
     return apply
 
