@@ -19,7 +19,7 @@ from edgedet.data.files import (
     FileRefused,
     confine,
     finite_float,
-    is_int_id,
+    is_int64,
     is_regular_file,
     place_images,
     read_text,
@@ -90,7 +90,7 @@ def read_coco(json_path: Path, split: str) -> DatasetIndex:
     cat_ids = sorted(cats)
     base = _image_base(root, jdir, split, data["images"])
     images = _read_images(data["images"], root, base, where, problems)
-    all_ids = {im["id"] for im in data["images"] if isinstance(im, dict) and is_int_id(im.get("id"))}
+    all_ids = {im["id"] for im in data["images"] if isinstance(im, dict) and is_int64(im.get("id"))}
     per_image = _read_annotations(data.get("annotations", []), images, all_ids, cat_ids, where, problems)
     records = [make_record(i, f, w, h, *per_image[i]) for i, (f, w, h) in images.items()]
     return DatasetIndex(root=root, split=split, class_names=[cats[c] for c in cat_ids], cat_ids=cat_ids,
@@ -112,8 +112,8 @@ def _read_annotations(
         if not isinstance(ann, dict):
             problems.append(Problem(where, entry, "annotation is not an object", "remove it"))
             continue
-        bad = [key for key in ("image_id", "category_id") if not is_int_id(ann.get(key))]
-        bad += ["id"] if ann.get("id") is not None and not is_int_id(ann["id"]) else []
+        bad = [key for key in ("image_id", "category_id") if not is_int64(ann.get(key))]
+        bad += ["id"] if ann.get("id") is not None and not is_int64(ann["id"]) else []
         if bad:
             problems.append(Problem(where, entry, f"{', '.join(bad)} must be integer(s), got "
                                     f"{', '.join(_short(ann.get(key)) for key in bad)}", "fix the annotation"))
@@ -156,7 +156,7 @@ def _read_categories(categories: list, where: str, problems: list[Problem]) -> d
     cats: dict[int, str] = {}
     for k, c in enumerate(categories):
         entry = f"categories[{k}]"
-        if not isinstance(c, dict) or not is_int_id(c.get("id")):
+        if not isinstance(c, dict) or not is_int64(c.get("id")):
             problems.append(Problem(where, entry, "category without an integer 'id'", "fix the category"))
             continue
         if c["id"] in cats:
@@ -172,7 +172,7 @@ def _read_images(images: list, root: Path, base: Path, where: str, problems: lis
     out: dict[int, tuple[Path, int, int]] = {}
     for k, im in enumerate(images):
         entry = f"images[{k}] (id={_short(im.get('id')) if isinstance(im, dict) else None})"
-        if not isinstance(im, dict) or not is_int_id(im.get("id")) or not isinstance(im.get("file_name"), str) \
+        if not isinstance(im, dict) or not is_int64(im.get("id")) or not isinstance(im.get("file_name"), str) \
                 or not im["file_name"]:
             problems.append(Problem(where, entry, "image entry needs an integer 'id' and a 'file_name' string",
                                     "fix the entry"))

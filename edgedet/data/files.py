@@ -148,8 +148,8 @@ def _os_reason(e: Exception) -> str:
     return reasons.get(getattr(e, "errno", None), f"cannot be read ({getattr(e, 'strerror', None) or e})")
 
 
-def is_int_id(value: object) -> bool:
-    """True for an int id that fits int64 (COCO ids); bools, floats, strings, lists and dicts are not ids."""
+def is_int64(value: object) -> bool:
+    """True for an int that fits int64 (COCO ids, sizes); bools, floats, strings, lists and dicts are not."""
     return type(value) is int and -INT64_MAX - 1 <= value <= INT64_MAX
 
 

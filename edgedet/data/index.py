@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedet.data.files import FileRefused, confine, is_int_id, is_regular_file, one_line, read_bytes
+from edgedet.data.files import FileRefused, confine, is_int64, is_regular_file, one_line, read_bytes
 from edgedet.data.imagefile import ImageTooLarge, check_pixels, probe_image
 
 # Boxes that leave the image by at most this many pixels are clipped silently (rounding in annotation tools).
@@ -148,7 +148,7 @@ def image_size(
         The size, or None after recording a :class:`Problem`.
     """
     w, h = declared
-    ok = is_int_id(w) and is_int_id(h) and w > 0 and h > 0
+    ok = is_int64(w) and is_int64(h) and w > 0 and h > 0
     try:
         if ok:
             check_pixels(w, h)

@@ -116,7 +116,7 @@ def _images_in_dir(folder: Path, root: Path, problems: list[Problem]) -> list[Pa
     """Image files under ``folder`` (symlinked directories are not entered); links leaving ``root`` and
     non-regular files (a FIFO named ``x.jpg``) become Problems."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=None):
+    for dirpath, dirnames, filenames in os.walk(folder):
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath) / name
@@ -166,7 +166,10 @@ def read_yolo(yaml_path: Path, split: str) -> DatasetIndex:
         size = image_size(file, str(file), "", problems)
         if size is None:
             continue
-        boxes, labels = _read_label_file(label_path_for(file), root, size, len(names), problems)
+        labels_read = _read_label_file(label_path_for(file), root, size, len(names), problems)
+        if labels_read is None:
+            continue
+        boxes, labels = labels_read
         records.append(make_record(k, file, size[0], size[1], boxes, labels, [False] * len(labels)))
     return DatasetIndex(root=root, split=split, class_names=names, cat_ids=list(range(1, len(names) + 1)),
                         images=records, problems=problems)
@@ -181,19 +184,21 @@ def _exists(path: Path) -> bool:
 
 def _read_label_file(
     path: Path, root: Path, size: tuple[int, int], nc: int, problems: list[Problem]
-) -> tuple[list, list]:
+) -> tuple[list, list] | None:
     """Boxes (xyxy pixels) and labels of one label file; a missing file means no objects.
 
-    An unreadable label file (outside ``root``, not a regular file, not UTF-8) is a Problem and its image is kept
-    with no boxes.
+    Returns:
+        ``(boxes, labels)``, or None after recording a Problem when the file exists but cannot be read (outside
+        ``root``, not a regular file, not UTF-8): its image is then dropped, since training on it with no boxes
+        would teach that its objects are background.
     """
     if not os.path.lexists(path):
         return [], []
     try:
         text = read_text(confine(path, root))
     except FileRefused as e:
-        problems.append(Problem(str(path), "", f"label file {e}", e.fix))
-        return [], []
+        problems.append(Problem(str(path), "", f"label file {e}; its image was dropped", e.fix))
+        return None
     w, h = size
     boxes, labels = [], []
     for n, line in enumerate(text.splitlines(), 1):
