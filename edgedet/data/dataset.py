@@ -75,6 +75,7 @@ class DetectionDataset(Dataset):
         self.rng = np.random.default_rng(seed)
         self.bad: set[int] = set()
         self.substituted = 0
+        self.first_error = ""  # the first unusable image and why, for the warning
         self._warned = False
 
     def __len__(self) -> int:
@@ -114,7 +115,7 @@ class DetectionDataset(Dataset):
         try:
             return decode_image(self.records[i].file)
         except FileRefused as e:
-            log.debug("%s: %s", self.records[i].file, e)
+            self.first_error = self.first_error or f"{self.records[i].file} {e}"
             return None
 
     def _note_substitution(self, i: int) -> None:
@@ -122,7 +123,7 @@ class DetectionDataset(Dataset):
         if not self._warned:
             self._warned = True
             log.warning("%s [%s]: %d unreadable image(s) so far (first: %s), replaced by %s; run `edgedet data "
-                        "check` to list them", self.index.root, self.index.split, len(self.bad), self.records[i].file,
+                        "check` to list them", self.index.root, self.index.split, len(self.bad), self.first_error,
                         "other images" if self.train else "blank images")
 
     def _sample(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:

@@ -110,30 +110,33 @@ def read_voc(root: Path, split: str) -> DatasetIndex:
     problems: list[Problem] = []
     records = []
     seen: set[str] = set()
-    ids = [x.split()[0] for x in lines if x.strip()]
-    for k, stem in enumerate(ids, 1):
+    ids = [(n, x.split()[0]) for n, x in enumerate(lines, 1) if x.strip()]
+    for k, (n, stem) in enumerate(ids, 1):
         if stem in seen:
-            problems.append(Problem(str(split_file), f"line {k}", f"duplicate image id '{stem}'; dropped",
+            problems.append(Problem(str(split_file), f"line {n}", f"duplicate image id '{stem}'; dropped",
                                     "list every image once"))
             continue
         seen.add(stem)
-        rec = _read_one(root, stem, k, label_of, problems, str(split_file))
+        rec = _read_one(root, stem, k, label_of, problems, (str(split_file), f"line {n}"))
         if rec is not None:
             records.append(rec)
     return DatasetIndex(root=root, split=split, class_names=names, cat_ids=list(range(1, len(names) + 1)),
                         images=records, problems=problems)
 
 
-def _read_one(root: Path, stem: str, image_id: int, label_of: dict, problems: list[Problem], split_file: str):
+def _read_one(root: Path, stem: str, image_id: int, label_of: dict, problems: list[Problem],
+              split_line: tuple[str, str]):
     xml = root / "Annotations" / f"{stem}.xml"
     where = str(xml)
     try:
+        confine(xml, root)
+    except FileRefused as e:  # the id leads outside the root (or loops): name the split file's line
+        problems.append(Problem(*split_line, f"image id '{stem[:300]}' {e}", e.fix))
+        return None
+    try:
         tree = _parse(xml, root)
     except FileRefused as e:
-        if "escapes the dataset root" in str(e):  # name the split file: the id there is what is wrong
-            problems.append(Problem(split_file, f"line {image_id}", f"image id '{stem}' {e}", e.fix))
-        else:
-            problems.append(Problem(where, "", f"annotation file {e}", e.fix))
+        problems.append(Problem(where, "", f"annotation file {e}", e.fix))
         return None
     fname = (tree.findtext("filename") or f"{stem}.jpg").strip()
     file = resolve_image(root / "JPEGImages", fname, root, where, "<filename>", problems)
