@@ -29,7 +29,8 @@ def check_dataset(path: str | Path, splits: list[str] | None = None, workers: in
         Problems in reading order; empty when the dataset is clean.
 
     Raises:
-        ValueError: ``path`` is not a dataset in any known layout.
+        DatasetError: ``path`` is not a dataset in any known layout, or its ``data.yaml`` cannot be read (one line
+            naming the file); every other problem, a split file that cannot be read included, is returned.
     """
     splits = available_splits(path) if splits is None else list(splits)
     problems: list[Problem] = []
