@@ -6,7 +6,7 @@
 Every mutation of :data:`edgedet.data.mutate.MUTATIONS` runs once alone on each format, then seeded random
 combinations of one to three fill up to ``--cases``; one more case per format puts a complete 20000x20000 PNG
 (about 390 KB) among the images. Each case is written to a fresh directory and run by
-:func:`edgedet.data.mutate.run_case`: ``check_dataset`` (the ``edgedet data check`` code path), then
+:func:`edgedet.data.robustness.run_case`: ``check_dataset`` (the ``edgedet data check`` code path), then
 ``load_dataset`` and every item of a train-mode and an eval-mode ``DetectionDataset`` (the training and
 evaluation loader path). Cases run in one worker process that is killed and restarted when a case passes
 ``--timeout`` seconds (a hang). Outcomes: handled, crashed (another exception), hung, escaped (a file outside the
@@ -49,7 +49,8 @@ def _worker(conn, pythonpath: str | None, log_path: str) -> None:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    from edgedet.data.mutate import make_broken_case, run_case
+    from edgedet.data.mutate import make_broken_case
+    from edgedet.data.robustness import run_case
 
     conn.send("ready")
     while True:

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgedet.data import check_dataset
-from edgedet.data.mutate import FORMATS, MUTATIONS, make_broken_case, make_case, run_case
+from edgedet.data.mutate import FORMATS, MUTATIONS, make_broken_case, make_case
+from edgedet.data.robustness import run_case
 
 HANG_SECONDS = 30
 
