@@ -52,6 +52,10 @@ class FileRefused(Exception):  # noqa: N818 - a reason, turned into a Problem or
         self.fix = fix
 
 
+class PathEscapes(FileRefused):  # noqa: N818 - a FileRefused reason
+    """The real path (symlinks and ``..`` resolved) lies outside the dataset root."""
+
+
 def confine(path: str | Path, root: Path) -> Path:
     """``path`` with every symlink and ``..`` resolved, checked to lie inside ``root``.
 
@@ -72,7 +76,7 @@ def confine(path: str | Path, root: Path) -> Path:
     except (OSError, ValueError) as e:
         raise FileRefused(_os_reason(e)) from None
     if not real.is_relative_to(root):
-        raise FileRefused(f"escapes the dataset root {root} (it resolves to {real})",
+        raise PathEscapes(f"escapes the dataset root {root} (it resolves to {real})",
                           "keep every file inside the dataset directory and use relative paths")
     return real
 

@@ -20,6 +20,7 @@ import yaml
 from edgedet.data.files import (
     DatasetError,
     FileRefused,
+    PathEscapes,
     confine,
     place_images,
     read_bytes,
@@ -83,6 +84,10 @@ def _list_images(entry: Path, root: Path, where: str, item: str, problems: list[
     """Image paths of one split entry (directory, .txt list, or single file); nothing outside ``root``."""
     try:
         real = confine(entry, root)
+    except PathEscapes as e:
+        problems.append(Problem(where, item, f"split path {entry} {e}", "set 'path:' in data.yaml to a folder that "
+                                "holds every split, or move the split inside the dataset root"))
+        return []
     except FileRefused as e:
         problems.append(Problem(where, item, f"split path {entry} {e}", e.fix))
         return []
