@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from edgedet.data.check import check_dataset
 from edgedet.data.convert import convert
+from edgedet.data.files import DatasetError
 from edgedet.data.formats import available_splits, detect_format, load_dataset
 from edgedet.data.index import DatasetIndex, ImageRecord, Problem
 from edgedet.data.stats import dataset_stats, format_stats_table
@@ -28,6 +29,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "SYNTH_CLASS_NAMES",
+    "DatasetError",
     "DatasetIndex",
     "DetectionDataset",
     "ImageRecord",

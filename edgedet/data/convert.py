@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
 from edgedet.data.coco import write_coco
 from edgedet.data.formats import available_splits, load_dataset
-from edgedet.data.index import DatasetIndex
 from edgedet.data.voc import write_voc
 from edgedet.data.yolo import write_yolo
 
@@ -47,43 +44,3 @@ def convert(src: str | Path, dst: str | Path, fmt: str = "coco", link_images: bo
                         "check %s` for the list)", src, split, len(index.problems), src)
         out = WRITERS[fmt](index, dst, link_images)
     return out if fmt == "yolo" else dst
-
-
-def place_images(index: DatasetIndex, out_dir: Path, link: bool = True) -> list[str]:
-    """Put every image of ``index`` into ``out_dir`` under a flat, unique name.
-
-    Returns:
-        The file name (relative to ``out_dir``) of each record, in order.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names, used = [], set()
-    for rec in index.images:
-        name = rec.file.name
-        for candidate in (name, f"{index.split}_{name}", f"{index.split}_{rec.id}_{name}"):
-            if candidate not in used and (not (out_dir / candidate).exists()
-                                          or _same_file(rec.file, out_dir / candidate)):
-                name = candidate
-                break
-        used.add(name)
-        target = out_dir / name
-        if not target.exists():
-            _link_or_copy(rec.file, target, link)
-        names.append(name)
-    return names
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _link_or_copy(src: Path, dst: Path, link: bool) -> None:
-    if link:
-        try:
-            os.link(src, dst)
-            return
-        except OSError:
-            pass
-    shutil.copy2(src, dst)

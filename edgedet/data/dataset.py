@@ -17,6 +17,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from edgedet.config.schema import DataConfig
 from edgedet.data import transforms as T
+from edgedet.data.files import FileRefused
+from edgedet.data.imagefile import decode_image
 from edgedet.data.index import DatasetIndex, ImageRecord
 from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
 
@@ -54,10 +56,11 @@ class DetectionDataset(Dataset):
     orig_w)`` mapping original pixels to input pixels (in train mode: of the augmented image). Crowd boxes are
     left out. Train mode applies the augmentations of ``cfg``; eval mode only letterboxes.
 
-    An image that cannot be decoded never stops an epoch: in train mode it is replaced by the next readable
-    image; in eval mode it becomes a blank (pad-coloured) image of the annotated size that keeps its id and
-    boxes, so every image id is still evaluated exactly once. The count is logged once per dataset (per worker
-    process) as a warning; ``substituted`` and ``bad`` hold it.
+    An image that cannot be used (not a regular file, over the pixel limit of
+    :func:`edgedet.data.imagefile.max_image_pixels`, or undecodable) never stops an epoch: in train mode it is
+    replaced by the next readable image; in eval mode it becomes a blank (pad-coloured) image of the annotated
+    size that keeps its id and boxes, so every image id is still evaluated exactly once. The count is logged once
+    per dataset (per worker process) as a warning; ``substituted`` and ``bad`` hold it.
     """
 
     def __init__(self, index: DatasetIndex, imgsz: int, train: bool, cfg: DataConfig | None = None, seed: int = 0):
@@ -72,6 +75,7 @@ class DetectionDataset(Dataset):
         self.rng = np.random.default_rng(seed)
         self.bad: set[int] = set()
         self.substituted = 0
+        self.first_error = ""  # the first unusable image and why, for the warning
         self._warned = False
 
     def __len__(self) -> int:
@@ -85,7 +89,7 @@ class DetectionDataset(Dataset):
         """``(record index, RGB image)`` of record ``i``, or a substitute if it cannot be decoded."""
         n = len(self.records)
         if not self.train:
-            img = None if i in self.bad else cv2.imread(str(self.records[i].file), cv2.IMREAD_COLOR)
+            img = None if i in self.bad else self._decode(i)
             if img is not None:
                 return i, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
             self.bad.add(i)
@@ -96,7 +100,7 @@ class DetectionDataset(Dataset):
             j = (i + k) % n
             if j in self.bad:
                 continue
-            img = cv2.imread(str(self.records[j].file), cv2.IMREAD_COLOR)
+            img = self._decode(j)
             if img is not None:
                 if k:
                     self._note_substitution(i)
@@ -105,12 +109,21 @@ class DetectionDataset(Dataset):
         raise RuntimeError(f"no image of the {self.index.split} split of {self.index.root} can be decoded; "
                            "fix: run `edgedet data check` on the dataset")
 
+    def _decode(self, i: int) -> np.ndarray | None:
+        """BGR image of record ``i``, or None when it is not a regular file, is over the pixel limit, or cannot
+        be decoded (the header is read first, so an image bomb is never decoded; ``cv2.error`` is caught)."""
+        try:
+            return decode_image(self.records[i].file)
+        except FileRefused as e:
+            self.first_error = self.first_error or f"{self.records[i].file} {e}"
+            return None
+
     def _note_substitution(self, i: int) -> None:
         self.substituted += 1
         if not self._warned:
             self._warned = True
             log.warning("%s [%s]: %d unreadable image(s) so far (first: %s), replaced by %s; run `edgedet data "
-                        "check` to list them", self.index.root, self.index.split, len(self.bad), self.records[i].file,
+                        "check` to list them", self.index.root, self.index.split, len(self.bad), self.first_error,
                         "other images" if self.train else "blank images")
 
     def _sample(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from edgedet.data.files import FileRefused, confine, is_int64, is_regular_file, one_line, read_bytes
+from edgedet.data.imagefile import ImageTooLarge, check_pixels, probe_image
 
 # Boxes that leave the image by at most this many pixels are clipped silently (rounding in annotation tools).
 BOX_EDGE_TOLERANCE = 1.0
@@ -28,7 +30,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.entry}" if self.entry else self.file
-        return f"{where}: {self.message} (fix: {self.fix})"
+        return one_line(f"{where}: {self.message} (fix: {self.fix})")
 
 
 @dataclass
@@ -117,21 +119,49 @@ def relative_name(file: Path, root: Path) -> str:
 def resolve_image(
     base: Path, name: str, root: Path, where: str, entry: str, problems: list[Problem]
 ) -> Path | None:
-    """Resolve an image path and check it stays inside ``root`` and exists.
+    """Resolve an image path: it must stay inside ``root`` (symlinks followed) and be a regular file.
 
     Returns:
-        The absolute path, or None after recording a :class:`Problem`.
+        The absolute real path, or None after recording a :class:`Problem` that names ``where`` and ``entry``.
     """
-    path = (base / name).resolve()
-    if not path.is_relative_to(root.resolve()):
-        problems.append(Problem(where, entry, f"image path '{name}' escapes the dataset root {root}",
-                                "keep every image inside the dataset directory and use a relative path"))
-        return None
-    if not path.is_file():
-        problems.append(Problem(where, entry, f"image file not found: {path}",
-                                "restore the file or remove this entry"))
+    try:
+        path = confine(Path(base) / name, root)
+        if not is_regular_file(path):
+            read_bytes(path, 0)  # raises with the reason: not found, a FIFO, a directory...
+    except FileRefused as e:
+        problems.append(Problem(where, entry, f"image file '{name}' {e}", e.fix))
         return None
     return path
+
+
+def image_size(
+    file: Path, where: str, entry: str, problems: list[Problem], declared: tuple[object, object] = (None, None)
+) -> tuple[int, int] | None:
+    """``(width, height)`` of an image record: the declared size when valid, else the file header's.
+
+    The header is read in both cases (no decode), so an image whose file holds more pixels than
+    :func:`edgedet.data.imagefile.max_image_pixels` is dropped even when its annotations declare a small size.
+    A file whose header cannot be read is kept when the size is declared (``data check`` decodes it and reports
+    it; the loader skips it) and dropped otherwise.
+
+    Returns:
+        The size, or None after recording a :class:`Problem`.
+    """
+    w, h = declared
+    ok = is_int64(w) and is_int64(h) and w > 0 and h > 0
+    try:
+        if ok:
+            check_pixels(w, h)
+        size = probe_image(file)
+    except ImageTooLarge as e:
+        problems.append(Problem(where, entry, f"image {file} {e}", e.fix))
+        return None
+    except FileRefused as e:
+        if ok:
+            return w, h
+        problems.append(Problem(where, entry, f"image {file} {e}", e.fix))
+        return None
+    return (w, h) if ok else size
 
 
 def check_box_xyxy(
@@ -145,7 +175,10 @@ def check_box_xyxy(
     Returns:
         The (clipped) box as float32 ``[4]``, or None when it must be dropped.
     """
-    box = np.asarray(box, np.float64)
+    try:
+        box = np.asarray(box, np.float64)
+    except (OverflowError, TypeError, ValueError):  # ints beyond float range, nested or non-numeric values
+        box = np.full(4, np.nan)
     if box.shape != (4,) or not np.isfinite(box).all():
         problems.append(Problem(where, entry, f"box {box.tolist()} is not 4 finite numbers", "fix or remove it"))
         return None
@@ -185,16 +218,3 @@ def make_record(
         areas=None if areas is None else np.asarray(areas, np.float32).reshape(-1),
     )
 
-
-def image_size(path: Path) -> tuple[int, int] | None:
-    """``(width, height)`` from the file header (no full decode), or None if unreadable."""
-    try:
-        from PIL import Image
-    except ImportError:  # pillow comes with matplotlib; without it, decode the whole image
-        img = cv2.imread(str(path))
-        return None if img is None else (img.shape[1], img.shape[0])
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except Exception:  # noqa: BLE001 - any decoder error means "unreadable"
-        return None

@@ -9,11 +9,23 @@ evaluation.
 
 from __future__ import annotations
 
+import math
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
+from edgedet.data.files import (
+    DatasetError,
+    FileRefused,
+    confine,
+    finite_float,
+    place_images,
+    read_bytes,
+    read_text,
+    real_path,
+)
 from edgedet.data.index import (
     DatasetIndex,
     Problem,
@@ -34,85 +46,117 @@ def voc_splits(root: Path) -> list[str]:
     return sorted(p.stem for p in (Path(root) / "ImageSets" / "Main").glob("*.txt") if "_" not in p.stem)
 
 
-def _parse(path: Path) -> ET.Element | None:
+def _parse(path: Path, root: Path) -> ET.Element:
+    """The root element of an annotation file inside ``root``.
+
+    Raises:
+        FileRefused: the file is outside ``root``, missing, not a regular file, or not valid XML (unknown
+            encodings included).
+    """
+    data = read_bytes(confine(path, root))
     try:
-        return ET.parse(path).getroot()
-    except (ET.ParseError, OSError):
-        return None
+        return ET.fromstring(data)
+    except ET.ParseError as e:
+        raise FileRefused(f"is not valid XML ({e})", "fix or re-export the annotation file") from None
+    except (LookupError, ValueError) as e:  # an encoding Python does not know, or one that cannot decode the bytes
+        raise FileRefused(f"declares an unreadable XML encoding ({e})",
+                          "save the file as UTF-8 and declare encoding=\"utf-8\"") from None
 
 
 def voc_class_names(root: Path) -> list[str]:
-    """Class names: ``classes.txt`` when present, else sorted names found in every annotation file."""
-    classes = Path(root) / "classes.txt"
-    if classes.is_file():
-        return [n.strip() for n in classes.read_text(encoding="utf-8").splitlines() if n.strip()]
+    """Class names: ``classes.txt`` when present, else sorted names found in every annotation file.
+
+    Annotation files that cannot be read are skipped here; reading their split reports them.
+
+    Raises:
+        DatasetError: ``classes.txt`` exists but cannot be read.
+    """
+    root = real_path(root)
+    classes = root / "classes.txt"
+    if os.path.lexists(classes):
+        try:
+            text = read_text(confine(classes, root))
+        except FileRefused as e:
+            raise DatasetError(classes, f"class list {e}", e.fix) from None
+        return [n.strip() for n in text.splitlines() if n.strip()]
     names: set[str] = set()
-    for xml in sorted((Path(root) / "Annotations").glob("*.xml")):
-        tree = _parse(xml)
-        if tree is not None:
-            names.update((o.findtext("name") or "").strip() for o in tree.iter("object"))
+    for xml in sorted((root / "Annotations").glob("*.xml")):
+        try:
+            tree = _parse(xml, root)
+        except FileRefused:
+            continue
+        names.update((o.findtext("name") or "").strip() for o in tree.iter("object"))
     names.discard("")
     return sorted(names)
 
 
 def read_voc(root: Path, split: str) -> DatasetIndex:
-    """Read one split of a VOC dataset (bad entries become Problems)."""
-    root = Path(root).resolve()
+    """Read one split of a VOC dataset (bad entries become Problems).
+
+    Raises:
+        DatasetError: the split file (or ``classes.txt``) is missing or cannot be read.
+    """
+    root = real_path(root)
     split_file = root / "ImageSets" / "Main" / f"{split}.txt"
-    if not split_file.is_file():
-        raise ValueError(f"{split_file}: split file not found (splits here: {voc_splits(root)}); "
-                         f"fix: list the image ids of '{split}' in that file, one a line")
+    if not os.path.lexists(split_file):
+        raise DatasetError(split_file, f"split file not found (splits here: {voc_splits(root)})",
+                           f"list the image ids of '{split}' in that file, one a line")
+    try:
+        lines = read_text(confine(split_file, root)).splitlines()
+    except FileRefused as e:
+        raise DatasetError(split_file, f"split file {e}", e.fix) from None
     names = voc_class_names(root)
     label_of = {n: i for i, n in enumerate(names)}
     problems: list[Problem] = []
     records = []
     seen: set[str] = set()
-    ids = [x.split()[0] for x in split_file.read_text(encoding="utf-8").splitlines() if x.strip()]
-    for k, stem in enumerate(ids, 1):
+    ids = [(n, x.split()[0]) for n, x in enumerate(lines, 1) if x.strip()]
+    for k, (n, stem) in enumerate(ids, 1):
         if stem in seen:
-            problems.append(Problem(str(split_file), f"line {k}", f"duplicate image id '{stem}'; dropped",
+            problems.append(Problem(str(split_file), f"line {n}", f"duplicate image id '{stem}'; dropped",
                                     "list every image once"))
             continue
         seen.add(stem)
-        rec = _read_one(root, stem, k, label_of, problems)
+        rec = _read_one(root, stem, k, label_of, problems, (str(split_file), f"line {n}"))
         if rec is not None:
             records.append(rec)
     return DatasetIndex(root=root, split=split, class_names=names, cat_ids=list(range(1, len(names) + 1)),
                         images=records, problems=problems)
 
 
-def _read_one(root: Path, stem: str, image_id: int, label_of: dict, problems: list[Problem]):
+def _read_one(root: Path, stem: str, image_id: int, label_of: dict, problems: list[Problem],
+              split_line: tuple[str, str]):
     xml = root / "Annotations" / f"{stem}.xml"
     where = str(xml)
-    tree = _parse(xml)
-    if tree is None:
-        problems.append(Problem(where, "", "annotation file missing or not valid XML", "restore or fix the file"))
+    try:
+        confine(xml, root)
+    except FileRefused as e:  # the id leads outside the root (or loops): name the split file's line
+        problems.append(Problem(*split_line, f"image id '{stem[:300]}' {e}", e.fix))
+        return None
+    try:
+        tree = _parse(xml, root)
+    except FileRefused as e:
+        problems.append(Problem(where, "", f"annotation file {e}", e.fix))
         return None
     fname = (tree.findtext("filename") or f"{stem}.jpg").strip()
     file = resolve_image(root / "JPEGImages", fname, root, where, "<filename>", problems)
     if file is None:
         return None
-    try:
-        w, h = int(float(tree.findtext("size/width"))), int(float(tree.findtext("size/height")))
-    except (TypeError, ValueError):
-        w, h = 0, 0
-    if w <= 0 or h <= 0:
-        size = image_size(file)
-        if size is None:
-            problems.append(Problem(where, "<size>", f"no size and the image cannot be read: {file}",
-                                    "add <size> or replace the image"))
-            return None
-        w, h = size
+    size = image_size(file, where, "<size>", problems, (_int(tree.findtext("size/width")),
+                                                        _int(tree.findtext("size/height"))))
+    if size is None:
+        return None
+    w, h = size
     boxes, labels, crowd = [], [], []
     for j, obj in enumerate(tree.iter("object")):
         entry = f"object[{j}]"
         name = (obj.findtext("name") or "").strip()
         if name not in label_of:
-            problems.append(Problem(where, entry, f"unknown class '{name}'", "fix the name or add it to classes.txt"))
+            problems.append(Problem(where, entry, f"unknown class {name[:40]!r}",
+                                    "fix the name or add it to classes.txt"))
             continue
-        try:
-            coords = [float(obj.findtext(f"bndbox/{t}")) for t in ("xmin", "ymin", "xmax", "ymax")]
-        except (TypeError, ValueError):
+        coords = [finite_float(obj.findtext(f"bndbox/{t}")) for t in ("xmin", "ymin", "xmax", "ymax")]
+        if not all(math.isfinite(c) for c in coords):
             problems.append(Problem(where, entry, "missing or non-numeric <bndbox>", "fix the box"))
             continue
         box = np.array([coords[0] - 1, coords[1] - 1, coords[2], coords[3]])
@@ -124,14 +168,18 @@ def _read_one(root: Path, stem: str, image_id: int, label_of: dict, problems: li
     return make_record(image_id, file, w, h, boxes, labels, crowd)
 
 
+def _int(text: str | None) -> int | None:
+    """An integer ``<size>`` value (``"640"`` or ``"640.0"``), or None when missing, non-numeric or huge."""
+    value = finite_float(text)
+    return int(value) if math.isfinite(value) and value == int(value) and abs(value) < 2**62 else None
+
+
 def write_voc(index: DatasetIndex, out_root: Path, link_images: bool = True) -> Path:
     """Write one split as VOC (Annotations, JPEGImages, ImageSets/Main/<split>.txt, classes.txt).
 
     Returns:
         The dataset root.
     """
-    from edgedet.data.convert import place_images
-
     out_root = Path(out_root)
     names = place_images(index, out_root / "JPEGImages", link_images)
     ann_dir = out_root / "Annotations"

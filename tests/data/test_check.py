@@ -75,7 +75,7 @@ def test_check_names_file_and_entry_for_every_problem(broken_coco):
     _find(problems, ann, "annotations[4] (id=1)", "duplicate annotation id 1")
     _find(problems, ann, "annotations[5] (id=6)", "clipped")
     _find(problems, ann, "annotations[6] (id=7)", "image_id 42 is not in 'images'")
-    _find(problems, "corrupt.jpg", "image id=3", "cannot be decoded")
+    _find(problems, "corrupt.jpg", "image id=3", "cannot be read: its image header is damaged")
     _find(problems, "wrongsize.jpg", "64x48 but the annotations say 640x480")
     assert len(problems) == 11
     assert all(p.fix for p in problems)
@@ -124,7 +124,7 @@ def test_voc_problems(tmp_path):
     (root / "classes.txt").write_text("cat\ndog\n")
     problems = check_dataset(root)
     _find(problems, "a.xml: object[1]", "unknown class 'cow'")
-    _find(problems, "b.xml", "missing or not valid XML")
+    _find(problems, "b.xml", "annotation file not found")
     assert len(problems) == 2
     rec = load_dataset(root).images[0]
     np.testing.assert_array_equal(rec.boxes, [[10, 20, 30, 40]])  # 1-based inclusive -> 0-based xyxy
