@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("stats", help="images, instances per class, COCO size classes, as a table and a PNG")
     p.add_argument("data", help="dataset path")
     p.add_argument("--split", default="train", help="split (default train)")
-    p.add_argument("--png", help="write the histogram PNG here (default: <data>/stats_<split>.png when writable)")
+    p.add_argument("--png", "--out", dest="png",
+                   help="write the histogram PNG here (default: ./stats_<split>.png in the current directory; "
+                        "the dataset folder is never written to)")
 
     for name, default, text in (("train", "pafnet_lite_mbv3", "train a detector (the student alone)"),
                                 ("train-teacher", "pafnet_r18vd", "train a teacher (any zoo model)")):
@@ -279,8 +281,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"wrote {args.to} dataset to {out}")
         return 0
     if args.data_command == "stats":
-        png = args.png or str(Path(args.data if Path(args.data).is_dir() else Path(args.data).parent)
-                              / f"stats_{args.split}.png")
+        png = args.png or f"stats_{args.split}.png"
         stats = dataset_stats(args.data, args.split, out_png=png)
         print(format_stats_table(stats))
         print(f"histogram: {png}")

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+import edgedet.data.transforms as T
 from edgedet.config.schema import DataConfig
-from edgedet.data import transforms as T
 from edgedet.data.files import FileRefused
 from edgedet.data.imagefile import decode_image
 from edgedet.data.index import DatasetIndex, ImageRecord

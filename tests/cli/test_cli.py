@@ -246,3 +246,12 @@ def test_closed_stdout_pipe_exits_quietly(tiny_synth, tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=600) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_data_stats_writes_its_png_to_the_current_directory_not_the_dataset(tiny_synth, tmp_path, monkeypatch, capsys):
+    before = sorted(p.name for p in Path(tiny_synth).iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "stats", str(tiny_synth)]) == 0
+    assert (tmp_path / "stats_train.png").stat().st_size > 0
+    assert sorted(p.name for p in Path(tiny_synth).iterdir()) == before
+    assert "histogram: stats_train.png" in capsys.readouterr().out
