@@ -29,8 +29,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from edgedet.deploy.preprocess import preprocess_bgr
 
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.runtime import load
 from edgedet.runtime.decode import decode_outputs
 
