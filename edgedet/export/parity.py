@@ -6,20 +6,30 @@
      "tolerance": {"abs": 1e-4, "rel": 1e-4} | null,
      "max_abs_diff", "max_rel_diff",      # over all raw outputs; rel is over elements beyond the abs tolerance
      "outputs": {name: {"max_abs_diff", "max_rel_diff"}},
+     "topk_boundary_entries_skipped", "topk_unpaired_entries",
      "detections": {"score_thr": 0.05, "torch", "runtime", "matched", "tie_shifted", "min_iou", "max_score_diff"},
-     "detections_match", "passed"}
+     "detections_match", "passed", "verdict": "pass" | "FAIL" | "report only", "summary": "one line"}
 
 Raw outputs: an element passes when ``|a - b| <= abs`` or ``|a - b| <= rel * |b|`` (b = PyTorch). For
 ``topk_boxes`` models the scores are compared in order (sorted top-k values are a continuous function of the
-input) and boxes/labels as a set: each PyTorch entry pairs with a runtime entry of the same label whose score
-is within 1e-4, closest box first, so near-tied scores that swap places do not count as differences; entries
-within 1e-4 of the K-th score may legitimately be replaced by another tie and are skipped (counted in
-``topk_boundary_entries_skipped``); any other unpaired entry fails. fp16/int8 pair within 0.1 and report
-unpaired entries in ``topk_unpaired_entries`` instead of failing. The outputs in :data:`INPUT_SIDE_UNITS` are
-compared (and reported) in units of the input side instead of pixels.
+input) and boxes/labels as a set (:func:`_pair_topk`): every runtime entry pairs with a distinct PyTorch heatmap
+cell of the same label whose score is within 1e-4, by a minimum-total-box-difference assignment, and its box is
+compared with that cell's box. So near-tied entries (an untrained model's top-100 lie within 5e-5 of each other)
+may swap places or be different members of a tie at the K-th score, but a runtime entry that is no PyTorch cell,
+or a PyTorch entry above the tie that the runtime lacks, fails (``topk_unpaired_entries``); PyTorch entries
+excused as members of a tie at the K-th score or of a 3x3 plateau are counted in
+``topk_boundary_entries_skipped``. fp16/int8 pair within 0.1 and report unpaired entries instead of failing.
+The outputs in :data:`INPUT_SIDE_UNITS` are compared (and reported) in units of the input side instead of pixels.
 Detections: the runtime's decoder is applied to both raw outputs at ``score_thr``; they match when every
-detection pairs one-to-one (same label, IoU >= 0.9, |score diff| <= 1e-3). fp32 must pass both; fp16 and
-int8 report the same figures but only fail when outputs are missing, mis-shaped or not finite.
+detection pairs one-to-one (same label, IoU >= 0.9, |score diff| <= 1e-3).
+
+Verdict (``verdict``, ``passed``, and a one-line ``summary``): fp32 is gated: ``"pass"`` only when raw outputs
+are within tolerance, nothing is unpaired and the detections match, else ``"FAIL"`` (``edgedet export`` exits
+1). fp16 and int8 are ``"report only"``: their figures (a 110 px box difference included) are written as they
+are, never called a pass, and ``passed`` then only says that the file ran: outputs present, of the right shapes,
+finite (else ``"FAIL"``). Their accuracy is measured by AP (``edgedet eval``, ``benchmarks/export_table.py``),
+which is what a reader of an int8 export needs; a raw-output tolerance would either fail good int8 files or
+pass bad ones.
 """
 
 from __future__ import annotations
@@ -246,14 +256,15 @@ class _Tally:
     worst: dict[str, list[float]] = field(default_factory=dict)
     dets: dict[str, Any] = field(default_factory=lambda: {"torch": 0, "runtime": 0, "matched": 0, "tie_shifted": 0,
                                                           "min_iou": None, "max_score_diff": None})
-    finite: bool = True
+    sound: bool = True  # every output present, of PyTorch's shape, finite
     same: bool = True
     boundary: int = 0
     unpaired: int = 0
 
     def add_raw(self, t_out: list[np.ndarray], r_out: list[np.ndarray], cells: list[_Cells] | None) -> None:
         """Fold in one batch; ``cells`` (top-k models) pairs the entries as a set, see :func:`_pair_topk`."""
-        self.finite &= len(r_out) == len(t_out) and all(bool(np.isfinite(o).all()) for o in r_out)
+        self.sound &= len(r_out) == len(t_out) and all(a.shape == b.shape for a, b in zip(r_out, t_out)) and all(
+            bool(np.isfinite(o).all()) for o in r_out)
         ref = t_out
         if cells is not None and len(r_out) >= 3 and r_out[0].shape == t_out[0].shape:
             tol = PAIR_SCORE_TOL if self.fp32 else REPORT_PAIR_TOL
@@ -330,7 +341,26 @@ def check_parity(
         "outputs": {n: {"max_abs_diff": w[0], "max_rel_diff": w[1]} for n, w in tally.worst.items()},
         "topk_boundary_entries_skipped": tally.boundary, "topk_unpaired_entries": tally.unpaired,
         "detections": {"score_thr": score_thr, **tally.dets}, "detections_match": bool(tally.same),
-        "passed": bool(tally.finite and (raw_ok and tally.same and tally.unpaired == 0 if fp32 else True)),
+        "passed": bool(tally.sound and (raw_ok and tally.same and tally.unpaired == 0 if fp32 else True)),
     }
+    result["verdict"] = ("FAIL" if not result["passed"] else "pass" if fp32 else "report only")
+    result["summary"] = _summary(result)
     (export_dir / "parity.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _summary(p: dict[str, Any]) -> str:
+    """One honest line for people: the verdict, the largest difference per output and the detection agreement.
+
+    A reduced precision is never called a pass: its raw outputs are not held to a tolerance (int8 scores move in
+    steps of 1/256 and a box may follow another peak), so it reads "report only" with the figures, and its
+    accuracy is judged by AP (``edgedet eval EXPORT_DIR --data DATA``).
+    """
+    worst = ", ".join(f"{n} {w['max_abs_diff']:.3g}" for n, w in p["outputs"].items())
+    d = p["detections"]
+    dets = f"{d['matched']}/{d['torch']} PyTorch detections above {d['score_thr']} paired (runtime {d['runtime']})"
+    unpaired = f", {p['topk_unpaired_entries']} top-k entries unpaired" if p["topk_unpaired_entries"] else ""
+    if p["verdict"] == "report only":
+        return (f"{p['precision']} {p['format']}: report only, not gated (judge it by AP with edgedet eval): "
+                f"max |diff| vs PyTorch {worst}{unpaired}; {dets}")
+    return f"{p['precision']} {p['format']}: {p['verdict']} (tolerance {p['tolerance']}): max |diff| {worst}{unpaired}; {dets}"

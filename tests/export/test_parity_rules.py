@@ -113,3 +113,19 @@ def test_corrupted_box_bias_of_a_near_tied_model_fails(untrained_onnx, tmp_path)
     copy = _corrupt_copy(res, tmp_path, lambda convs, w: _scale(w[convs[-1].input[2]], 1.0, 1.0))
     p = check_parity(model, copy, synthetic_images_bgr(4, 96), threads=1)
     assert not p["passed"] and p["max_abs_diff"] > 1e-2, p
+
+
+def test_int8_reports_its_box_difference_and_is_never_called_a_pass(tiny_synth, tmp_path):
+    """int8 is report-only: parity.json says so with its figures (``edgedet export`` prints "report"), not "pass"."""
+    from edgedet.export.api import export
+
+    model = tiny_pafnet_lite(image_files(tiny_synth / "images" / "train", 8))
+    (res,) = export(model, formats=["onnx"], precisions=["int8"], imgsz=IMGSZ, out_dir=tmp_path,
+                    class_names=CLASS_NAMES, model_name="pafnet_lite_mbv3", threads=1, calib_n=8,
+                    calib_images=image_files(tiny_synth / "images" / "train", 8),
+                    parity_images=image_files(tiny_synth / "images" / "val", 4))
+    p = res.parity
+    assert p["passed"] and p["verdict"] == "report only"  # the file ran: outputs present, shaped, finite
+    boxes = p["outputs"]["boxes"]["max_abs_diff"]
+    assert boxes > 0.1  # int8 moves boxes; the figure is reported as it is
+    assert "report only" in p["summary"] and f"boxes {boxes:.3g}" in p["summary"], p["summary"]
