@@ -30,6 +30,7 @@ import numpy as np
 from edgedet.export.metadata import METADATA_FILE, read_metadata
 from edgedet.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.runtime.decode import decode_outputs
+from edgedet.runtime.validate import check_export, check_image, check_labels, check_score_thr, metadata_errors, probe_labels
 
 
 class Backend(Protocol):
@@ -118,14 +119,14 @@ class Predictor:
         """Letterbox + normalise (edgedet.preprocess), run, decode, map boxes back to original pixels.
 
         Args:
-            image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns.
-            score_thr: keep detections with score above this.
+            image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns; ``[H, W]`` / ``[H, W, 1]`` gray and
+                ``[H, W, 4]`` BGRA are converted. Anything else raises ``RuntimeInputError`` (validate.py).
+            score_thr: keep detections with score above this, in ``[0, 1]``.
         """
-        if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
-            shape = getattr(image_bgr, "shape", None)
-            raise ValueError(f"predict expects a BGR uint8 [H, W, 3] image, got {type(image_bgr).__name__} {shape}")
+        image_bgr, score_thr = check_image(image_bgr, self.imgsz), check_score_thr(score_thr)
         x, info = preprocess_bgr(image_bgr, self.imgsz)
         boxes, scores, labels = decode_outputs(self.run(x), self.meta["decode"], score_thr, self.imgsz)[0]
+        check_labels(labels, self.meta, self.model_path)
         return Detections(boxes_to_original(boxes, info), scores, labels)
 
 
@@ -169,6 +170,7 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
     """
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    check_export(path)  # edgedet.json's fields, decode and model_file, before anything reads them
     model_path, meta = resolve_model(path)
     fmt = meta["format"] if meta is not None else SUFFIX_FORMATS.get(model_path.suffix.lower())
     if fmt not in BACKENDS:
@@ -177,6 +179,8 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
     if meta is None and fmt != "onnx":
         raise FileNotFoundError(f"no {METADATA_FILE} next to {model_path}: copy it from the export directory "
                                 f"(or re-export with `edgedet export`)")
-    backend = BACKENDS[fmt](model_path, meta, threads)
+    with metadata_errors():  # one class for "this export directory is inconsistent"
+        backend = BACKENDS[fmt](model_path, meta, threads)
     meta = meta if meta is not None else backend.meta  # ONNX: embedded metadata_props
+    probe_labels(backend, meta, model_path)
     return Predictor(backend, meta, model_path)

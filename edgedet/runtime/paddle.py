@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgedet.runtime.base import require
+from edgedet.runtime.validate import check_model_io
 
 
 def make_predictor(model_file: str | Path, threads: int | None = None, onednn: bool = True) -> Any:
@@ -53,6 +54,16 @@ class PaddleInferenceBackend:
                              f"({wanted}, {len(meta['outputs'])} outputs); re-export the model")
         self.output_names = wanted
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        check_model_io(self.io_signature(), meta, model_path)
+
+    def io_signature(self) -> dict[str, Any]:
+        """The program's inputs (name, shape, -1 = any) and output names (shapes are known only after a run);
+        Paddle Inference exposes no tensor precision here."""
+        names = self.predictor.get_input_names()
+        inputs = [{"name": n, "shape": [int(d) for d in self.predictor.get_input_handle(n).shape()], "dtype": None}
+                  for n in names]
+        outputs = [{"name": n, "shape": None, "dtype": None} for n in self.predictor.get_output_names()]
+        return {"inputs": inputs, "outputs": outputs, "precision": None}
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """float32 ``[B, 3, S, S]`` -> outputs in ``meta["outputs"]`` order (float32)."""
