@@ -30,7 +30,7 @@ import numpy as np
 from edgedet.export.metadata import METADATA_FILE, read_metadata
 from edgedet.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.runtime.decode import decode_outputs
-from edgedet.runtime.validate import check_export, check_image, check_labels, check_score_thr, metadata_errors, probe_labels
+from edgedet.runtime.validate import check_export, check_image, check_labels, check_runnable, check_score_thr, metadata_errors
 
 
 class Backend(Protocol):
@@ -170,7 +170,7 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
     """
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
-    check_export(path)  # edgedet.json's fields, decode and model_file, before anything reads them
+    check_export(path)  # edgedet.json's fields and model_file, before anything reads them
     model_path, meta = resolve_model(path)
     fmt = meta["format"] if meta is not None else SUFFIX_FORMATS.get(model_path.suffix.lower())
     if fmt not in BACKENDS:
@@ -182,5 +182,5 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
     with metadata_errors():  # one class for "this export directory is inconsistent"
         backend = BACKENDS[fmt](model_path, meta, threads)
     meta = meta if meta is not None else backend.meta  # ONNX: embedded metadata_props
-    probe_labels(backend, meta, model_path)
+    check_runnable(backend, meta, model_path)  # decode fits the outputs; top-k labels within class_names
     return Predictor(backend, meta, model_path)

@@ -45,6 +45,10 @@ class ModelMetadataError(ValueError):
     """``edgedet.json`` is malformed or does not describe the model file beside it."""
 
 
+class MissingModelFileError(ModelMetadataError, FileNotFoundError):
+    """``edgedet.json`` names a model file that is not in its directory (also a ``FileNotFoundError``)."""
+
+
 # ----------------------------------------------------------------------------------------------- images
 
 
@@ -131,7 +135,6 @@ def check_export(path: str | Path) -> None:
     check_fields(meta, str(meta_path))
     with metadata_errors():
         validate_metadata(meta, source=str(meta_path))
-    check_decode(meta, str(meta_path))
     for key, name in (("model_file", meta["model_file"]), ("extra.x86_model_file", meta["extra"].get("x86_model_file"))):
         if name is not None:
             confined_file(meta_path.parent, name, f"{meta_path} {key}")
@@ -147,8 +150,8 @@ def confined_file(directory: Path, name: str, what: str) -> Path:
         raise ModelMetadataError(f"{what} '{name}' points outside the export directory {directory}: keep the model "
                                  f"file beside edgedet.json and name it there")
     if not target.is_file():
-        raise ModelMetadataError(f"{what} '{name}' is not a file in {directory}: copy the model file there or fix "
-                                 f"the name")
+        raise MissingModelFileError(f"{what}: {METADATA_FILE} names model_file '{name}', which is not a file in "
+                                    f"{directory}: copy the model file there or fix the name")
     return target
 
 
@@ -236,7 +239,7 @@ def check_decode(meta: dict[str, Any], source: str) -> None:
     if spec.get("type") not in DECODERS:
         raise ModelMetadataError(f"{source}: decode.type {spec.get('type')!r} is not one of {sorted(DECODERS)}; "
                                  f"{_REEXPORT}")
-    _check_decode_fields(spec, meta["outputs"], source)
+    _check_decode_fields(spec, source)
     zeros = [np.zeros([1, *o["shape"][1:]], np.float32) for o in meta["outputs"]]
     try:
         decode_outputs(zeros, spec, 0.5, meta["input"]["size"])
@@ -246,7 +249,7 @@ def check_decode(meta: dict[str, Any], source: str) -> None:
                                  f"{[o['shape'] for o in meta['outputs']]}: {msg}; {_REEXPORT}") from e
 
 
-def _check_decode_fields(spec: dict[str, Any], outputs: list[dict[str, Any]], source: str) -> None:
+def _check_decode_fields(spec: dict[str, Any], source: str) -> None:
     """The numeric decode fields a mutation could make absurd (huge priors grids, NaN thresholds)."""
     for key in ("dedup_iou", "nms_iou", "rpn_nms_iou", "score_thr", "rpn_min_size", "wh_clamp"):
         if key in spec:
@@ -261,9 +264,6 @@ def _check_decode_fields(spec: dict[str, Any], outputs: list[dict[str, Any]], so
                  for d in s) for s in sizes), source, "decode.priors.feat_sizes", "a list of [h, w] ints", sizes)
         _require(sum(h * w for h, w in sizes) <= MAX_OUTPUT_ELEMENTS, source, "decode.priors.feat_sizes",
                  "a grid no larger than the outputs", sizes)
-    if spec.get("type") == "topk_boxes":
-        k = outputs[0]["shape"][1] if len(outputs[0]["shape"]) > 1 else None
-        _require(spec.get("topk", k) == k, source, "decode.topk", f"the outputs' K ({k})", spec.get("topk"))
 
 
 # ---------------------------------------------------------------------------------- metadata vs model file
@@ -323,9 +323,13 @@ def tensor_precision(dtypes: list[str], quantized: bool) -> str:
     return "fp16" if "float16" in dtypes else "fp32"
 
 
-def probe_labels(backend: Any, meta: dict[str, Any], model_path: Path) -> None:
-    """For decodes whose outputs do not show the class count (``topk_boxes``): run one gray image and check that
-    every top-k label is below ``len(class_names)``."""
+def check_runnable(backend: Any, meta: dict[str, Any], model_path: Path) -> None:
+    """After the backend checked the file against ``edgedet.json``: :func:`check_decode`, then, for decodes whose
+    outputs do not show the class count (``topk_boxes``), one run on a gray image whose top-k labels must all be
+    below ``len(class_names)``."""
+    source = f"{model_path} (its {METADATA_FILE} or embedded metadata)"
+    check_fields(meta, source)  # again: ONNX metadata embedded in the file has not been through check_export
+    check_decode(meta, source)
     if meta["decode"].get("type") != "topk_boxes":
         return
     s = meta["input"]["size"]
