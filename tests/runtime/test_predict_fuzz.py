@@ -1,7 +1,7 @@
 """Property-based fuzzing of the runtime: any array to ``predict`` and any edit of ``edgedet.json`` to ``load`` give
 a result or a one-line error of the runtime's own classes (edgedet.runtime.validate), never another exception.
 
-Bounded for CI: one tiny ONNX export (session fixture), small arrays, about 20 s in all on one core. The larger
+Bounded for CI: one tiny ONNX export (session fixture), small arrays, about 30 s in all on one core. The larger
 seeded campaign with hang detection is ``benchmarks/robustness/runtime_mutations.py``.
 """
 
@@ -78,7 +78,7 @@ def images(draw):
     return a
 
 
-@FUZZ
+@settings(FUZZ, max_examples=300)
 @given(a=images(), score_thr=st.one_of(st.floats(allow_nan=True), st.sampled_from([0.0, 0.05, 1.0])))
 def test_predict_gives_detections_or_our_error(pred, a, score_thr):
     d = _assert_ours(lambda: pred.predict(a, score_thr))
@@ -159,7 +159,7 @@ def test_metadata_mutations_load_or_give_our_error(onnx_export, meta_dir):
     meta = json.loads((onnx_export / METADATA_FILE).read_text())
     image = np.random.default_rng(0).integers(0, 256, (80, 120, 3), dtype=np.uint8)
 
-    @settings(FUZZ, max_examples=150)
+    @settings(FUZZ, max_examples=300)
     @given(mutations(meta))
     def check(mutation):
         _, mutated = mutation
