@@ -5,12 +5,16 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
     class XBackend:
         def __init__(self, model_path: Path, meta: dict, threads: int | None): ...
         def run(self, x: np.ndarray) -> list[np.ndarray]: ...
+        def io_signature(self) -> dict: ...   # the file's inputs/outputs/precision, see runtime/validate.py
 
 * ``x`` is always float32 ``[B, 3, S, S]`` NCHW, preprocessed by :mod:`edgedet.preprocess`. A backend whose
   file is NHWC (``meta["input"]["layout"] == "NHWC"``) transposes itself; an int8-input file quantizes itself.
 * ``run`` returns the outputs in the order of ``meta["outputs"]``, as float32 numpy arrays with those shapes.
 * ``threads``: intra-op CPU threads; ``None`` = the backend's default.
 * A missing optional dependency raises ``ImportError`` naming the pip extra (use :func:`require`).
+* ``__init__`` ends with ``validate.check_model_io(self.io_signature(), meta, model_path)``; :func:`load`
+  checks ``edgedet.json`` before (``validate.check_export``) and the decode after (``validate.check_runnable``),
+  and turns the backends' ``ValueError``s into ``validate.ModelMetadataError``.
 
 :data:`BACKENDS` maps the ``format`` key of ``edgedet.json`` to a factory that imports its backend lazily, so
 ``import edgedet.runtime`` needs only numpy + OpenCV.

@@ -276,6 +276,10 @@ def check_model_io(signature: dict[str, Any], meta: dict[str, Any], model_path: 
     "outputs": [same] | None, "precision": "fp32" | "fp16" | "int8" | None}``; None where the backend cannot tell.
     """
     where = f"{model_path} vs its {METADATA_FILE}"
+    precision = signature.get("precision")
+    if precision is not None and precision != meta["precision"]:
+        raise ModelMetadataError(f"{where}: precision is '{meta['precision']}' but the file is {precision} "
+                                 f"(as the file itself shows): the file belongs to another export; {_REEXPORT}")
     inputs = signature.get("inputs")
     if inputs is not None:
         if len(inputs) != 1:
@@ -293,10 +297,6 @@ def check_model_io(signature: dict[str, Any], meta: dict[str, Any], model_path: 
     outputs = signature.get("outputs")
     if outputs is not None:
         _check_outputs(outputs, meta, where)
-    precision = signature.get("precision")
-    if precision is not None and precision != meta["precision"]:
-        raise ModelMetadataError(f"{where}: precision is '{meta['precision']}' but the file is {precision} "
-                                 f"(its tensor types): the file belongs to another export; {_REEXPORT}")
 
 
 def _check_outputs(outputs: list[dict[str, Any]], meta: dict[str, Any], where: str) -> None:

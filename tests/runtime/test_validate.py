@@ -143,3 +143,24 @@ def test_tflite_edited_layout_or_size_is_refused_before_xnnpack(tflite_int8_expo
     _one_line_error(ModelMetadataError, lambda: load(d), rf"the file's input is \[1, {s}, {s}, 3\]")
     _edit(d, input={**meta["input"], "size": 2 * s, "shape": [1, 2 * s, 2 * s, 3]})
     _one_line_error(ModelMetadataError, lambda: load(d), rf"input.shape is \[1, {2 * s}, {2 * s}, 3\]")
+
+
+def _dense_meta(num_classes: int, cls_width: int) -> dict:
+    """The fields check_decode reads, for an ATSS-like head on a 64 px input (strides 8 and 16: 64 + 16 points)."""
+    priors = {"type": "grid_points", "strides": [8, 16], "feat_sizes": [[8, 8], [4, 4]], "center_offset": 0.5}
+    return {"input": {"size": 64}, "outputs": [{"name": "cls_logits", "shape": [1, 80, cls_width]},
+                                               {"name": "box_deltas", "shape": [1, 80, 4]}],
+            "decode": {"type": "anchor_ltrb", "num_classes": num_classes, "priors": priors, "normalizer": "stride",
+                       "outputs": ["cls_logits", "box_deltas"], "quality": "none"}}
+
+
+def test_dense_class_count_must_match_the_class_score_width():
+    from edgedet.runtime.validate import check_decode
+
+    check_decode(_dense_meta(12, 12), "edgedet.json")  # consistent: no error
+    msg = _one_line_error(ModelMetadataError, lambda: check_decode(_dense_meta(5, 12), "edgedet.json"),
+                          r"decode \(anchor_ltrb\) does not fit outputs \[\[1, 80, 12\], \[1, 80, 4\]\]")
+    assert "cls output must be [B, 80, 5]" in msg
+    bad = _dense_meta(12, 12)
+    bad["decode"]["priors"]["feat_sizes"] = [[8, 8], [40000, 40000]]  # absurd grid: refused before allocating it
+    _one_line_error(ModelMetadataError, lambda: check_decode(bad, "edgedet.json"), "decode.priors.feat_sizes must be")
