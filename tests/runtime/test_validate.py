@@ -124,6 +124,12 @@ def test_output_count_must_match_the_file(onnx_export, tmp_path):
     _one_line_error(ModelMetadataError, lambda: load(d), "the file has 3 outputs")
 
 
+def test_onnx_precision_is_read_from_the_file(onnx_export, tmp_path):
+    d = copy_export(onnx_export, tmp_path / "export")
+    _edit(d, precision="int8")  # an fp32 file under int8 metadata (or the reverse) is another export's file
+    _one_line_error(ModelMetadataError, lambda: load(d), "precision is 'int8' but the file is fp32")
+
+
 @pytest.mark.slow
 @pytest.mark.optional
 def test_int8_tflite_in_an_fp32_directory_is_refused(tflite_int8_export, tmp_path):
