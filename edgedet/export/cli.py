@@ -58,7 +58,7 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"\n{'format':<12}{'precision':<10}{'size MB':>8}  {'parity':<8}{'max |diff|':>11}  path")
     for r in results:
         size = sum(f.stat().st_size for f in r.dir.iterdir() if f.is_file() and f.suffix not in (".json",)) / 1e6
-        ok = "pass" if r.parity.get("passed") else ("n/a" if r.precision != "fp32" else "FAIL")
+        ok = {"pass": "pass", "FAIL": "FAIL"}.get(r.parity.get("verdict"), "report")  # int8/fp16: not gated
         diff = r.parity.get("max_abs_diff", float("nan"))
         print(f"{r.format:<12}{r.precision:<10}{size:>8.2f}  {ok:<8}{diff:>11.2e}  {r.model_path}")
     print(f"\nNext: edgedet eval {results[0].dir} --data DATA")

@@ -5,6 +5,7 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
     class XBackend:
         def __init__(self, model_path: Path, meta: dict, threads: int | None): ...
         def run(self, x: np.ndarray) -> list[np.ndarray]: ...
+        def io_signature(self) -> dict: ...   # the file's inputs/outputs/precision, see runtime/validate.py
 
 * ``x`` is always float32 ``[B, 3, S, S]`` NCHW, preprocessed by :mod:`edgedet.deploy.preprocess`. A backend whose
   file is NHWC (``meta["input"]["layout"] == "NHWC"``) transposes itself; an int8-input file quantizes itself.
@@ -12,7 +13,11 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
 * ``threads``: intra-op CPU threads; ``None`` = the backend's default.
 * A missing optional dependency raises ``ImportError`` naming the pip extra
   (:func:`edgedet.deploy.optional.require`).
-* Backends import :mod:`edgedet.deploy` and never this module: the table below imports them, not the reverse.
+* Backends import :mod:`edgedet.deploy` (and :mod:`edgedet.runtime.validate`) and never this module: the table below
+  imports them, not the reverse.
+* ``__init__`` ends with ``validate.check_model_io(self.io_signature(), meta, model_path)``; :func:`load`
+  checks ``edgedet.json`` before (``validate.check_export``) and the decode after (``validate.check_runnable``),
+  and turns the backends' ``ValueError``s into ``validate.ModelMetadataError``.
 
 :data:`BACKENDS` maps the ``format`` key of ``edgedet.json`` to a factory that imports its backend lazily, so
 ``import edgedet.runtime`` needs only numpy + OpenCV.
@@ -32,6 +37,7 @@ from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.deploy.schema import METADATA_FILE, read_metadata
 from edgedet.deploy.thresholds import PREDICT_SCORE_THR
 from edgedet.runtime.decode import decode_outputs
+from edgedet.runtime.validate import check_export, check_image, check_labels, check_runnable, check_score_thr, metadata_errors
 
 
 class Backend(Protocol):
@@ -112,15 +118,15 @@ class Predictor:
         """Letterbox + normalise (edgedet.deploy.preprocess), run, decode, map boxes back to original pixels.
 
         Args:
-            image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns.
-            score_thr: keep detections with score above this (default
+            image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns; ``[H, W]`` / ``[H, W, 1]`` gray and
+                ``[H, W, 4]`` BGRA are converted. Anything else raises ``RuntimeInputError`` (validate.py).
+            score_thr: keep detections with score above this, in ``[0, 1]`` (default
                 :data:`edgedet.deploy.thresholds.PREDICT_SCORE_THR`; evaluation passes its own).
         """
-        if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
-            shape = getattr(image_bgr, "shape", None)
-            raise ValueError(f"predict expects a BGR uint8 [H, W, 3] image, got {type(image_bgr).__name__} {shape}")
+        image_bgr, score_thr = check_image(image_bgr, self.imgsz), check_score_thr(score_thr)
         x, info = preprocess_bgr(image_bgr, self.imgsz)
         boxes, scores, labels = decode_outputs(self.run(x), self.decode_spec, score_thr, self.imgsz)[0]
+        check_labels(labels, self.meta, self.model_path)
         return Detections(boxes_to_original(boxes, info), scores, labels)
 
 
@@ -164,6 +170,7 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
     """
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    check_export(path)  # edgedet.json's fields and model_file, before anything reads them
     model_path, meta = resolve_model(path)
     fmt = meta["format"] if meta is not None else SUFFIX_FORMATS.get(model_path.suffix.lower())
     if fmt not in BACKENDS:
@@ -172,6 +179,8 @@ def load(path: str | Path, threads: int | None = None) -> Predictor:
     if meta is None and fmt != "onnx":
         raise FileNotFoundError(f"no {METADATA_FILE} next to {model_path}: copy it from the export directory "
                                 f"(or re-export with `edgedet export`)")
-    backend = BACKENDS[fmt](model_path, meta, threads)
+    with metadata_errors():  # one class for "this export directory is inconsistent"
+        backend = BACKENDS[fmt](model_path, meta, threads)
     meta = meta if meta is not None else backend.meta  # ONNX: embedded metadata_props
+    check_runnable(backend, meta, model_path)  # decode fits the outputs; top-k labels within class_names
     return Predictor(backend, meta, model_path)

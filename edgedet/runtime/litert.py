@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from edgedet.runtime.validate import check_model_io, tensor_precision
+
 SIGNATURE = "serving_default"
 
 
@@ -67,6 +69,21 @@ class LiteRTBackend:
             raise ValueError(f"{model_path}: outputs {sorted(missing)} of edgedet.json are not in the file "
                              f"(file: {signatures[SIGNATURE]['outputs']}); re-export the model")
         self.nhwc = meta["input"]["layout"] == "NHWC"
+        check_model_io(self.io_signature(), meta, model_path)
+
+    def io_signature(self) -> dict[str, Any]:
+        """The signature's input and outputs (name, shape, dtype) and the precision its tensors show (int8: any
+        quantized integer tensor; fp16: any float16 tensor), for :func:`edgedet.runtime.validate.check_model_io`."""
+        def describe(name: str, d: dict[str, Any]) -> dict[str, Any]:
+            return {"name": name, "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name}
+
+        tensors = self.interpreter.get_tensor_details()
+        quantized = any(np.dtype(t["dtype"]) in (np.int8, np.uint8, np.int16)
+                        and len(t.get("quantization_parameters", {}).get("scales", ())) > 0 for t in tensors)
+        dtypes = [np.dtype(t["dtype"]).name for t in tensors]
+        return {"inputs": [describe(self.input_name, self.input_detail)],
+                "outputs": [describe(n, d) for n, d in self.runner.get_output_details().items()],
+                "precision": tensor_precision(dtypes, quantized)}
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """float32 ``[B, 3, S, S]`` -> outputs in ``meta["outputs"]`` order (float32)."""

@@ -6,6 +6,7 @@ given, and checks that an ``edgedet.json`` agrees with the file (classes, output
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import numpy as np
 
 from edgedet.deploy.optional import require
 from edgedet.deploy.schema import ONNX_METADATA_KEY, metadata_from_json_string
+from edgedet.runtime.validate import check_model_io
 
 _CHECKED_KEYS = ("class_names", "num_classes", "outputs", "decode", "input")
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
+               "tensor(uint8)": "uint8", "tensor(int64)": "int64", "tensor(int32)": "int32"}
 
 
 class OnnxRuntimeBackend:
@@ -43,6 +47,19 @@ class OnnxRuntimeBackend:
         self._check_io(model_path)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o["name"] for o in meta["outputs"]]
+        check_model_io(self.io_signature(), self.meta, model_path)
+
+    def io_signature(self) -> dict[str, Any]:
+        """The file's inputs and outputs (name, shape with None for symbolic dims, dtype) and the precision its
+        embedded metadata records (None when it has none), for :func:`edgedet.runtime.validate.check_model_io`."""
+        def describe(t: Any) -> dict[str, Any]:
+            return {"name": t.name, "shape": [d if isinstance(d, int) else None for d in t.shape],
+                    "dtype": _ORT_DTYPES.get(t.type, t.type)}
+
+        embedded = self.session.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)
+        precision = json.loads(embedded).get("precision") if embedded else None
+        return {"inputs": [describe(t) for t in self.session.get_inputs()],
+                "outputs": [describe(t) for t in self.session.get_outputs()], "precision": precision}
 
     def _check_io(self, model_path: Path) -> None:
         file_outputs = {o.name: o.shape for o in self.session.get_outputs()}

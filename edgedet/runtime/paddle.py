@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgedet.deploy.optional import require
+from edgedet.runtime.validate import check_model_io
 
 
 def make_predictor(model_file: str | Path, threads: int | None = None, onednn: bool = True) -> Any:
@@ -44,7 +45,7 @@ class PaddleInferenceBackend:
     """One ``paddle.inference`` predictor; batch 1 per call (static-shape export), looped over the batch."""
 
     def __init__(self, model_path: Path, meta: dict[str, Any], threads: int | None = None):
-        self.meta = meta
+        self.meta, self.model_path = meta, Path(model_path)
         self.predictor = make_predictor(model_path, threads)
         names = list(self.predictor.get_output_names())
         wanted = meta.get("extra", {}).get("paddle_output_names") or names
@@ -53,6 +54,21 @@ class PaddleInferenceBackend:
                              f"({wanted}, {len(meta['outputs'])} outputs); re-export the model")
         self.output_names = wanted
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
+        check_model_io(self.io_signature(), meta, model_path)
+
+    def io_signature(self) -> dict[str, Any]:
+        """The program's declared input and output shapes (-1 = any) and dtypes, read from the ``.pdmodel``'s
+        ProgramDesc (the predictor's handles know shapes only after a run); outputs under their edgedet.json
+        names. Paddle Inference exposes no tensor precision here."""
+        names = self.predictor.get_input_names()
+        declared = _declared_vars(self.model_path, [*names, *self.output_names])
+        def describe(name: str, file_name: str) -> dict[str, Any]:
+            shape, dtype = declared.get(file_name, (None, None))
+            return {"name": name, "shape": shape, "dtype": dtype}
+
+        inputs = [describe(n, n) for n in names]
+        outputs = [describe(o["name"], n) for o, n in zip(self.meta["outputs"], self.output_names)]
+        return {"inputs": inputs, "outputs": outputs, "precision": None}
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """float32 ``[B, 3, S, S]`` -> outputs in ``meta["outputs"]`` order (float32)."""
@@ -62,3 +78,18 @@ class PaddleInferenceBackend:
             self.predictor.run()
             per_image.append([self.predictor.get_output_handle(n).copy_to_cpu() for n in self.output_names])
         return [np.concatenate([o[i] for o in per_image]).astype(np.float32) for i in range(len(self.output_names))]
+
+
+def _declared_vars(model_file: Path, names: list[str]) -> dict[str, tuple[list[int], str]]:
+    """``{name: (shape, dtype)}`` of variables ``names`` as declared in a legacy ``.pdmodel``; empty when this
+    paddle cannot parse it (then nothing is compared)."""
+    try:
+        from paddle.base import core
+
+        program = core.ProgramDesc(Path(model_file).read_bytes())  # keep it alive: its block borrows from it
+        block = program.block(0)
+        found = {n: block.find_var(n.encode()) for n in names}
+        return {n: ([int(d) for d in v.shape()], str(v.dtype()).split(".")[-1].lower())
+                for n, v in found.items() if v is not None}
+    except Exception:  # noqa: BLE001  (another ProgramDesc API: skip the comparison, never fail the load)
+        return {}

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from edgedet.runtime.validate import check_model_io
+
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
 
 
@@ -136,6 +138,12 @@ class PaddleLiteBackend:
         if sorted(wanted) != sorted(names) or len(wanted) != len(meta["outputs"]):
             raise ValueError(f"{self.model_file}: outputs {names} do not match edgedet.json ({wanted}); re-export")
         self.order = [names.index(n) for n in wanted]
+        check_model_io(self.io_signature(), meta, model_path)
+
+    def io_signature(self) -> dict[str, Any]:
+        """Output names only: a ``.nb`` file's input shape and tensor types are not exposed by its loader."""
+        return {"inputs": None, "outputs": [{"name": n, "shape": None, "dtype": None} for n in self.impl.outputs],
+                "precision": None}
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """float32 ``[B, 3, S, S]`` -> outputs in ``meta["outputs"]`` order (float32)."""

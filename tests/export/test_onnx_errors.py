@@ -134,8 +134,8 @@ def test_json_must_describe_the_file_it_sits_beside(copy_dir):
 
 def test_predictor_input_errors(fp32_dir):
     pred = load(fp32_dir)
-    with pytest.raises(ValueError, match=r"BGR uint8 \[H, W, 3\]"):
-        pred.predict(np.zeros((50, 60), np.uint8))
+    with pytest.raises(ValueError, match=r"\[H, W, 3\] BGR"):  # gray [H, W] is converted since validate.py
+        pred.predict(np.zeros((50, 60, 2), np.uint8))
     with pytest.raises(ValueError, match=rf"float32 \[B, 3, {IMGSZ}, {IMGSZ}\]"):
         pred.run(np.zeros((1, 3, 64, 64), np.float32))
     with pytest.raises(ValueError, match="threads must be a positive int"):
