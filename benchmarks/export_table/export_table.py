@@ -80,10 +80,15 @@ def _fmt(v: Any, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
 
 
+def _parity_cell(row: dict) -> str:
+    """parity.json's verdict (pass / FAIL / report only); results recorded before verdicts existed kept a bool."""
+    return str(row.get("parity", row.get("parity_passed", "n/a")))
+
+
 def markdown_table(ref: dict, rows: list[dict], threads: tuple[int, ...] = (1, 2)) -> str:
     """The results table: a PyTorch reference row, then one row per export (failed ones say why)."""
     cols = ["format", "precision", "AP", "AP50", "size MB"] + [f"p50 ms {t}T" for t in threads] + [
-        "max abs diff vs torch", "parity passed"]
+        "max abs diff vs torch", "parity"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in [ref, *rows]:
         if "error" in r:
@@ -92,7 +97,7 @@ def markdown_table(ref: dict, rows: list[dict], threads: tuple[int, ...] = (1, 2
             continue
         lat = [_fmt(r.get("latency", {}).get(str(t), {}).get("p50_ms"), ".1f") for t in threads]
         cells = [r["format"], r["precision"], _fmt(r["AP"], ".4f"), _fmt(r["AP50"], ".4f"), _fmt(r["size_mb"], ".2f"),
-                 *lat, _fmt(r.get("max_abs_diff"), ".2e"), str(r.get("parity_passed", "n/a"))]
+                 *lat, _fmt(r.get("max_abs_diff"), ".2e"), _parity_cell(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -138,7 +143,7 @@ def export_and_evaluate(model, state, ckpt: Path, pairs, out: Path, val, calib_f
         m = evaluate_export(res.dir, val, threads=threads, progress=False)
         rows.append({"format": fmt, "precision": prec, "dir": str(res.dir), "AP": m["AP"], "AP50": m["AP50"],
                      "size_mb": shipped_size_mb(res.dir, res.metadata), "max_abs_diff": res.parity.get("max_abs_diff"),
-                     "parity_passed": res.parity.get("passed"), "export_eval_s": round(time.time() - t0, 1)})
+                     "parity": res.parity.get("verdict"), "export_eval_s": round(time.time() - t0, 1)})
         print(f"{fmt} {prec}: AP {m['AP']:.4f} ({rows[-1]['export_eval_s']} s)", flush=True)
     return rows
 
@@ -156,7 +161,7 @@ def torch_reference(model, state, val, threads: int) -> dict:
     m = evaluate_model(model, val, state["config"]["model"]["imgsz"], torch.device("cpu"), data_cfg, progress=False)
     size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 1e6
     return {"format": "pytorch", "precision": "fp32", "AP": m["AP"], "AP50": m["AP50"], "size_mb": size,
-            "max_abs_diff": None, "parity_passed": "n/a (reference)"}
+            "max_abs_diff": None, "parity": "n/a (reference)"}
 
 
 def yolo_exports(model, state, out: Path, size: int, want_tflite: bool, threads: int) -> dict[str, Path]:

@@ -23,7 +23,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import platform
 import random
 import resource
 import shutil
@@ -123,17 +122,6 @@ def plan(n: int, seed: int) -> list[dict]:
     return jobs
 
 
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "os": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "load_avg_1min_at_start": round(os.getloadavg()[0], 2)}
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=1200)
@@ -142,9 +130,10 @@ def main() -> None:
     ap.add_argument("--no-real-bomb", action="store_true", help="skip the complete 20000x20000 PNG cases")
     ap.add_argument("--json", type=Path, default=HERE / "reader_mutations.json")
     args = ap.parse_args()
+    from edgedet.bench import machine_info
     from edgedet.data.mutate import FORMATS, real_bomb_png
 
-    info = machine()
+    info = machine_info(packages=("numpy", "opencv-python-headless"))
     jobs = plan(args.cases, args.seed)
     work = Path(tempfile.mkdtemp(prefix="reader_mutations_"))
     if not args.no_real_bomb:

@@ -38,7 +38,6 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # benchmarks/_machine.py
 
 DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64, np.bool_,
           np.complex64, object]
@@ -393,11 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(HERE / "runtime_mutations.json"))
     ap.add_argument("--markdown", default=str(HERE / "RUNTIME.md"))
     args = ap.parse_args(argv)
-    from _machine import machine
-
+    from edgedet.bench import machine_info
     from edgedet.deploy.schema import METADATA_FILE
 
-    info = machine()
+    info = machine_info(packages=("onnxruntime", "numpy", "opencv-python-headless"))
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         export_dir = Path(args.export) if args.export else tiny_export(Path(tmp) / "export")
