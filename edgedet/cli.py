@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, help="input size, a multiple of 32 (default: the checkpoint's)")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--out", help="output directory (default: runs/export/<name>)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the converters' own output (by default it goes to OUT/export.log, printed only on failure)")
 
     p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")

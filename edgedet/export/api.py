@@ -20,6 +20,7 @@ The API then writes ``edgedet.json`` and ``parity.json`` (runs the file through 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from edgedet.deploy.decode_spec import as_decode_spec
 from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.deploy.schema import write_metadata
 from edgedet.export.calib import describe_source, load_calibration_images, load_images_bgr
+from edgedet.export.console import converter_output_to
 from edgedet.export.context import ExportArtifact, ExportContext
 from edgedet.export.onnx_export import export_onnx
 from edgedet.export.parity import check_parity, synthetic_images_bgr
@@ -154,6 +156,8 @@ def export(
     source_ckpt: Path | None = None,
     threads: int = 1,
     parity_images: Sequence[np.ndarray | Path] | None = None,
+    log_file: Path | None = None,
+    on_pair_done: Callable[[ExportResult, float], None] | None = None,
 ) -> list[ExportResult]:
     """Export ``model`` to every requested format x precision under ``out_dir/<fmt>_<precision>/``.
 
@@ -169,6 +173,9 @@ def export(
         source_ckpt: checkpoint path, recorded by sha256.
         threads: CPU threads for quantization and the parity runtime.
         parity_images: BGR images or paths for the parity check (default: 4 calibration images, else synthetic).
+        log_file: where the converters' own output goes (their stdout / stderr, C++ and subprocesses included;
+            :mod:`edgedet.export.console`); None leaves it on the terminal.
+        on_pair_done: called with each pair's result and its seconds as soon as the pair is written and checked.
 
     Returns:
         One :class:`ExportResult` per pair, in ``formats`` x ``precisions`` order.
@@ -203,9 +210,13 @@ def export(
                 threads=threads, model_name=model_name, class_names=list(class_names),
                 source_ckpt=Path(source_ckpt) if source_ckpt else None, _onnx_cache=cache,
             )
-            artifact = FORMAT_EXPORTERS[fmt](ctx)
-            write_metadata(pair_dir, artifact.metadata)
-            parity = check_parity(model, pair_dir, parity_images, threads=threads)
+            t0 = time.perf_counter()
+            with converter_output_to(log_file):
+                artifact = FORMAT_EXPORTERS[fmt](ctx)
+                write_metadata(pair_dir, artifact.metadata)
+                parity = check_parity(model, pair_dir, parity_images, threads=threads)
             results.append(ExportResult(fmt, prec, pair_dir, pair_dir / artifact.model_file, artifact.metadata,
                                         parity))
+            if on_pair_done is not None:
+                on_pair_done(results[-1], time.perf_counter() - t0)
     return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -45,6 +46,7 @@ def load_for_export(args: argparse.Namespace):
 def run_export(args: argparse.Namespace) -> int:
     from edgedet.engine.trainer import unique_run_dir
     from edgedet.export.api import check_pairs, export
+    from edgedet.export.console import log_tail
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
@@ -53,13 +55,25 @@ def run_export(args: argparse.Namespace) -> int:
     check_pairs(formats, precisions, model)  # some models export to fewer pairs (two-stage: no tflite int8)
     calib = _calibration_files(args.calib) if "int8" in precisions else None
     out = Path(args.out) if args.out else unique_run_dir("runs", "export", model_name)
-    results = export(model, formats=formats, precisions=precisions, imgsz=imgsz, out_dir=out, class_names=names,
-                     model_name=model_name, calib_images=calib, calib_n=args.calib_n, source_ckpt=src)
-    print(f"\n{'format':<12}{'precision':<10}{'size MB':>8}  {'parity':<8}{'max |diff|':>11}  path")
-    for r in results:
-        size = sum(f.stat().st_size for f in r.dir.iterdir() if f.is_file() and f.suffix not in (".json",)) / 1e6
-        ok = {"pass": "pass", "FAIL": "FAIL"}.get(r.parity.get("verdict"), "report")  # int8/fp16: not gated
-        diff = r.parity.get("max_abs_diff", float("nan"))
-        print(f"{r.format:<12}{r.precision:<10}{size:>8.2f}  {ok:<8}{diff:>11.2e}  {r.model_path}")
-    print(f"\nNext: edgedet eval {results[0].dir} --data DATA")
+    out.mkdir(parents=True, exist_ok=True)
+    log = None if getattr(args, "verbose", False) else out / "export.log"
+    print(f"{'format':<12}{'precision':<10}{'time s':>7}{'size MB':>9}  {'parity':<8}{'max |diff|':>11}  path", flush=True)
+    try:
+        results = export(model, formats=formats, precisions=precisions, imgsz=imgsz, out_dir=out, class_names=names,
+                         model_name=model_name, calib_images=calib, calib_n=args.calib_n, source_ckpt=src,
+                         log_file=log, on_pair_done=_print_pair)
+    except Exception:
+        if log is not None and log_tail(log):
+            print(f"the converter's last lines (all of them: {log}):\n{log_tail(log)}", file=sys.stderr, flush=True)
+        raise
+    if log is not None:
+        print(f"converter output: {log}")
+    print(f"Next: edgedet eval {results[0].dir} --data DATA")
     return 0 if all(r.parity.get("passed", True) or r.precision != "fp32" for r in results) else 1
+
+
+def _print_pair(r, seconds: float) -> None:
+    size = sum(f.stat().st_size for f in r.dir.iterdir() if f.is_file() and f.suffix not in (".json",)) / 1e6
+    ok = {"pass": "pass", "FAIL": "FAIL"}.get(r.parity.get("verdict"), "report")  # int8/fp16: not gated
+    diff = r.parity.get("max_abs_diff", float("nan"))
+    print(f"{r.format:<12}{r.precision:<10}{seconds:>7.1f}{size:>9.2f}  {ok:<8}{diff:>11.2e}  {r.model_path}", flush=True)
