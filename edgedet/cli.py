@@ -26,8 +26,6 @@ typical path:
 NOT_YET = {
     "distill": "knowledge distillation (teacher -> PAFNet-lite) is planned but not built yet",
     "bench": "the on-device benchmark runner (host/ssh/adb) is planned but not built yet",
-    "predict": "image/video prediction with drawing is planned but not built yet; use edgedet.runtime.load(path).predict(img)",
-    "demo": "the camera demo is planned but not built yet; use edgedet.runtime.load(path).predict(img)",
 }
 
 
@@ -133,10 +131,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default="runs", help="root of run directories")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    _add_predict_parsers(sub)
+
     for name, text in NOT_YET.items():
         sp = sub.add_parser(name, help=f"(not built yet) {text.split(' is ')[0]}", description=text)
         sp.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     return parser
+
+
+def _add_predict_parsers(sub) -> None:
+    p = sub.add_parser("predict", help="draw detections on images, folders, globs or videos; COCO JSON, YOLO txt",
+                       description="Detections on an image, a folder, a glob (quote it) or a video: annotated "
+                                   "copies, optional COCO results JSON and YOLO txt, and a count per class.")
+    p.add_argument("source", help="image, video, folder or glob pattern such as 'photos/*.jpg'")
+    p.add_argument("--model", required=True, help="export directory (edgedet.runtime, no torch) or training "
+                   "checkpoint .pt (PyTorch)")
+    p.add_argument("--score-thr", type=float, default=None, help="keep detections scoring above this "
+                   "(default: edgedet.deploy.thresholds.PREDICT_SCORE_THR)")
+    p.add_argument("--save", metavar="DIR", help="output directory (default: runs/predict/<model>, made unique)")
+    p.add_argument("--save-json", action="store_true", help="also write DIR/predictions.json (COCO results)")
+    p.add_argument("--save-txt", action="store_true", help="also write DIR/labels/<stem>.txt (YOLO: class cx cy w h)")
+    p.add_argument("--show", action="store_true", help="show each result in a window (space: next, q/Esc: stop)")
+    p.add_argument("--window", choices=["auto", "opencv", "tk"], default="auto", help=WINDOW_HELP)
+    p.add_argument("--threads", type=int, help="runtime / torch CPU threads (default: the runtime's own)")
+    p.add_argument("--device", default="", help="torch device for a checkpoint (default: cuda when present)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("demo", help="live detections from a camera, a video or a stream, with FPS and latency",
+                       description="A window with the detections, FPS and per-stage latency of each frame "
+                                   "(q/Esc: quit, space: pause), or --headless --save out.mp4.")
+    p.add_argument("--model", required=True, help="export directory (or a training checkpoint .pt)")
+    p.add_argument("--source", default="0", help="camera index (default 0), video file or rtsp:// / http:// URL")
+    p.add_argument("--score-thr", type=float, default=None, help="as for predict")
+    p.add_argument("--threads", type=int, help="runtime CPU threads (default: the runtime's own)")
+    p.add_argument("--headless", action="store_true", help="no window (needs --save)")
+    p.add_argument("--save", metavar="OUT_MP4", help="also write the annotated frames to this video file")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--window", choices=["auto", "opencv", "tk"], default="auto", help=WINDOW_HELP)
+    p.add_argument("--device", default="", help="torch device for a checkpoint (default: cuda when present)")
+
+
+WINDOW_HELP = ("auto (default): OpenCV's window when its build has a GUI, else Tk (opencv-python-headless, "
+               "which edgedet installs, has none)")
 
 
 # ------------------------------------------------------------------------------------------------ commands
@@ -308,9 +344,94 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return run_quickstart(schedule=args.schedule, device=args.device, project=args.project, progress=not args.quiet)
 
 
+def _load_predictor(args: argparse.Namespace):
+    """An object with ``predict(image_bgr, score_thr)`` and ``class_names``: a checkpoint (.pt) through PyTorch,
+    anything else through ``edgedet.runtime``."""
+    path = Path(args.model)
+    if not path.exists():
+        raise CLIError(f"--model {path} does not exist (give an export directory or a training checkpoint .pt)")
+    if args.threads is not None and args.threads < 1:
+        raise CLIError(f"--threads must be at least 1, got {args.threads}")
+    if path.suffix != ".pt":
+        from edgedet.runtime import load
+
+        return load(path, threads=args.threads)
+    from edgedet.demo.checkpoint import CheckpointPredictor
+    from edgedet.engine.checkpoint import load_detector
+    from edgedet.engine.threads import apply_cpu_plan, plan_cpu
+    from edgedet.engine.trainer import resolve_device
+
+    device = resolve_device(args.device)
+    apply_cpu_plan(plan_cpu(0, args.threads or 0))
+    model, state = load_detector(path, device)
+    return CheckpointPredictor(model, state.get("class_names") or [], state["config"]["model"]["imgsz"], device)
+
+
+def _predict_fn(args: argparse.Namespace):
+    from edgedet.deploy.thresholds import PREDICT_SCORE_THR
+
+    thr = PREDICT_SCORE_THR if args.score_thr is None else args.score_thr
+    if not 0.0 <= thr < 1.0:
+        raise CLIError(f"--score-thr must be in [0, 1), got {thr}")
+    predictor = _load_predictor(args)
+    return lambda image: predictor.predict(image, score_thr=thr)
+
+
+def _open_window(title: str, kind: str):
+    from edgedet.demo.window import DisplayError, open_window
+
+    try:
+        return open_window(title, kind)
+    except DisplayError as e:
+        raise CLIError(str(e)) from None
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from edgedet.demo.predict import run_predict, unique_dir
+    from edgedet.demo.sources import media_files
+
+    media_files(args.source)  # a missing source fails before the model loads
+    predict = _predict_fn(args)
+    save = Path(args.save) if args.save else unique_dir(Path("runs") / "predict", Path(args.model).stem)
+    window = _open_window("edgedet predict", args.window) if args.show else None
+    try:
+        summary = run_predict(predict, args.source, save, save_json=args.save_json, save_txt=args.save_txt,
+                              window=window, progress=not args.quiet)
+    finally:
+        if window is not None:
+            window.close()
+    print(summary.format())
+    print(f"Results in {save}")
+    return 0 if summary.images or summary.frames else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edgedet.demo.live import run_demo
+    from edgedet.demo.sources import open_capture
+
+    if args.headless and not args.save:
+        raise CLIError("--headless needs --save out.mp4 (there is nowhere else to put the frames)")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CLIError(f"--max-frames must be at least 1, got {args.max_frames}")
+    open_capture(args.source).release()  # a camera that does not open fails before the model loads
+    predict = _predict_fn(args)
+    window = None if args.headless else _open_window(f"edgedet demo: {args.source}", args.window)
+    try:
+        stats = run_demo(predict, args.source, window=window, save=args.save, max_frames=args.max_frames)
+    finally:
+        if window is not None:
+            window.close()
+    stages = ", ".join(f"{k} {v:.1f} ms" for k, v in stats.stage_ms.items())
+    ended = "stopped by the user" if stats.stopped_by_user else "source ended"
+    print(f"{stats.frames} frame(s) at {stats.fps:.1f} FPS ({stages}); {ended}")
+    if args.save:
+        print(f"wrote {args.save}")
+    return 0
+
+
 COMMANDS = {
     "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "eval": cmd_eval, "export": cmd_export,
-    "config": cmd_config, "quickstart": cmd_quickstart,
+    "config": cmd_config, "quickstart": cmd_quickstart, "predict": cmd_predict, "demo": cmd_demo,
 }
 
 
