@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, help="input size, a multiple of 32 (default: the checkpoint's)")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--out", help="output directory (default: runs/export/<name>)")
+    p.add_argument("--android", metavar="ASSETS_DIR", help="also copy the TFLite export (the first --precision) to "
+                   "ASSETS_DIR/model/, where the demo app finds it: android_demo/app/src/main/assets")
 
     p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")
