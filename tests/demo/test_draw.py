@@ -12,23 +12,24 @@ GREY = 128
 
 
 def _dets(names=("cat", "dog")) -> Detections:
-    return Detections(np.array([[10, 60, 50, 90], [60, 20, 110, 70]], np.float32), np.array([0.9, 0.4], np.float32),
+    return Detections(np.array([[10, 120, 60, 180], [120, 40, 220, 140]], np.float32), np.array([0.9, 0.4], np.float32),
                       np.array([1, 0], np.int64), list(names) if names else None)
 
 
 def test_boxes_in_class_colours_and_input_untouched():
-    image = np.full((100, 120, 3), GREY, np.uint8)
+    image = np.full((200, 240, 3), GREY, np.uint8)
     dets = _dets()
     out = dets.draw(image)
     assert (image == GREY).all()  # a copy is drawn on
-    # box 0 (class 1): its bottom edge and right edge are the class colour; box 1 (class 0) likewise
-    assert (out[90, 12:49] == class_color(1)).all() and (out[62:89, 50] == class_color(1)).all()
-    assert (out[70, 62:109] == class_color(0)).all() and (out[22:69, 110] == class_color(0)).all()
+    # box 0 (class 1): its bottom and right edges are the class colour (2 px lines at this size); box 1 (class 0) too
+    assert (out[180, 12:59] == class_color(1)).all() and (out[122:179, 60] == class_color(1)).all()
+    assert (out[140, 122:219] == class_color(0)).all() and (out[42:139, 220] == class_color(0)).all()
     assert class_color(0) != class_color(1)
-    # inside a box, away from the label, nothing changed
-    assert (out[80, 20:40] == GREY).all()
-    # the labels are drawn: filled boxes in the class colour above each box
-    assert (out[40:59, 10:50] == class_color(1)).all(axis=-1).sum() > 100
+    # inside a box, away from its label, nothing changed
+    assert (out[160, 20:50] == GREY).all() and (out[100:130, 140:200] == GREY).all()
+    # the labels are drawn: filled boxes in the class colour just above each box
+    assert (out[95:119, 10:60] == class_color(1)).all(axis=-1).sum() > 300
+    assert (out[15:39, 120:200] == class_color(0)).all(axis=-1).sum() > 300
     np.testing.assert_array_equal(out, draw_detections(image, dets.boxes, dets.scores, dets.labels, ["cat", "dog"]))
 
 

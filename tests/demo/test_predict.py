@@ -4,7 +4,11 @@ YOLO txt, counts, videos, and one-line errors."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,6 +19,8 @@ from edgedet.demo.checkpoint import CheckpointPredictor
 from edgedet.runtime import load
 from tests.demo.conftest import read_video, separated_threshold, threshold_keeping, write_video
 from tests.runtime.tiny_models import CLASS_NAMES, IMGSZ
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +131,23 @@ def test_one_line_errors(argv, message, tiny_export, images, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edgedet: error:") and message in err and "\n" not in err
+
+
+def test_export_path_needs_no_torch(tiny_export, images, tmp_path):
+    """`edgedet predict` on an export runs where torch is absent (a runtime-only install)."""
+    code = ("import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
+            "from edgedet.cli import main\n"
+            f"sys.exit(main(['predict', {str(images / '000007.png')!r}, '--model', {str(tiny_export[1])!r}, "
+            f"'--save', {str(tmp_path / 'o')!r}, '--save-json', '--quiet']))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o" / "000007.png").is_file() and (tmp_path / "o" / "predictions.json").is_file()
+
+
+@pytest.mark.parametrize("cmd", ["predict", "demo"])
+def test_help_explains_options(cmd):
+    r = subprocess.run([sys.executable, "-m", "edgedet.cli", cmd, "--help"], cwd=REPO,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--model" in r.stdout and "--score-thr" in r.stdout and "default" in r.stdout
+    assert ("--save-json" in r.stdout) == (cmd == "predict") and ("--headless" in r.stdout) == (cmd == "demo")
