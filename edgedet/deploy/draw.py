@@ -63,7 +63,7 @@ def draw_detections(image_bgr: np.ndarray, boxes: np.ndarray, scores: np.ndarray
     out = image_bgr.copy()
     h, w = out.shape[:2]
     lw = line_width or max(2, round((h + w) / 2 * 0.003))  # 2 px up to ~830 px: survives video compression
-    scale = max(0.35, lw / 3)
+    scale = max(0.3, min(lw / 3, min(h, w) / 600))  # labels stay a small part of a small image
     # lowest score first, so the most confident box and label end up on top
     for i in np.argsort(np.asarray(scores), kind="stable"):
         x1, y1, x2, y2 = (int(round(float(v))) for v in boxes[i])

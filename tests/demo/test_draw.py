@@ -28,8 +28,8 @@ def test_boxes_in_class_colours_and_input_untouched():
     # inside a box, away from its label, nothing changed
     assert (out[160, 20:50] == GREY).all() and (out[100:130, 140:200] == GREY).all()
     # the labels are drawn: filled boxes in the class colour just above each box
-    assert (out[95:119, 10:60] == class_color(1)).all(axis=-1).sum() > 300
-    assert (out[15:39, 120:200] == class_color(0)).all(axis=-1).sum() > 300
+    assert (out[95:119, 10:60] == class_color(1)).all(axis=-1).sum() > 150
+    assert (out[15:39, 120:200] == class_color(0)).all(axis=-1).sum() > 150
     np.testing.assert_array_equal(out, draw_detections(image, dets.boxes, dets.scores, dets.labels, ["cat", "dog"]))
 
 
