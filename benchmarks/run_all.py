@@ -70,6 +70,9 @@ TOPICS: dict[str, Topic] = {
         needs=(_W05_CKPT,),
         made_by="the `edgedet train` command of benchmarks/README.md (PAFNet-lite at width 0.5, 192 px) "
                 "with `--project runs/int8 --name pafnet_lite_w05_192_e14`"),
+    "robustness": Topic(
+        "broken datasets through `data check` and the loader: handled, crashed, hung, escaped",
+        (("benchmarks/robustness/reader_mutations.py",),)),
     "quickstart": Topic(
         "`edgedet quickstart`, tiny schedule: train, export every format, evaluate, report",
         (("-m", "edgedet.cli", "quickstart"),),

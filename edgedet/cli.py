@@ -294,7 +294,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from edgedet.data import check_dataset, convert, dataset_stats, generate_synth
+    from edgedet.data import check_dataset_report, convert, dataset_stats, generate_synth
     from edgedet.data.stats import format_stats_table
 
     if args.data_command == "synth":
@@ -306,14 +306,16 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"Next: edgedet data stats {root}   or   edgedet train --data {root}")
         return 0
     if args.data_command == "check":
-        problems = check_dataset(args.data, splits=args.split)
-        for pr in problems:
+        report = check_dataset_report(args.data, splits=args.split)
+        for pr in report.problems:
             print(pr)
-        if problems:
-            print(f"\n{len(problems)} problem(s) found in {args.data}")
-            return 1
-        print(f"{args.data}: no problems found")
-        return 0
+        if report.problems:
+            print()
+        for summary in report.splits:
+            print(f"checked {summary}")
+        verdict = f"{len(report.problems)} problem(s) found" if report.problems else "no problems found"
+        print(f"{args.data}: {verdict} ({report.seconds:.1f} s)")
+        return 1 if report.problems else 0
     if args.data_command == "convert":
         out = convert(args.src, args.dst, args.to)
         print(f"wrote {args.to} dataset to {out}")

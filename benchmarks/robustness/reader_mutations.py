@@ -11,7 +11,7 @@ combinations of one to three fill up to ``--cases``; one more case per format pu
 evaluation loader path). Cases run in one worker process that is killed and restarted when a case passes
 ``--timeout`` seconds (a hang). Outcomes: handled, crashed (another exception), hung, escaped (a file outside the
 dataset root opened, or its content echoed), unclear (a message of several lines or naming no dataset file).
-``--pythonpath`` runs the campaign against another checkout (for a before / after comparison; an edgedet without
+``PYTHONPATH=OTHER_CHECKOUT`` runs the campaign against another checkout (a before / after comparison; an edgedet without
 ``DatasetError`` has ``ValueError`` count as its clear error). ``--no-real-bomb`` skips the 20000x20000 case
 (an unguarded loader allocates gigabytes on it).
 """
@@ -36,9 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def _worker(conn, pythonpath: str | None, log_path: str) -> None:
-    if pythonpath:
-        sys.path.insert(0, pythonpath)
+def _worker(conn, log_path: str) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # libjpeg / libpng / OpenCV complain on stderr about every broken image and the loader warns per case
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
@@ -80,14 +78,14 @@ def _worker(conn, pythonpath: str | None, log_path: str) -> None:
 class Worker:
     """One worker process; restarted after a hang."""
 
-    def __init__(self, pythonpath: str | None, log_path: Path):
-        self.pythonpath, self.log_path = pythonpath, str(log_path)
+    def __init__(self, log_path: Path):
+        self.log_path = str(log_path)
         self.start()
 
     def start(self) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, self.pythonpath, self.log_path), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, self.log_path), daemon=True)
         self.proc.start()
         child.close()  # so that a dead worker reads as EOF here, not as a hang
         if not self.conn.poll(300) or self.conn.recv() != "ready":
@@ -141,12 +139,9 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=1200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds before a case counts as hung")
-    ap.add_argument("--pythonpath", default=None, help="run against the edgedet checkout at this path")
     ap.add_argument("--no-real-bomb", action="store_true", help="skip the complete 20000x20000 PNG cases")
     ap.add_argument("--json", type=Path, default=HERE / "reader_mutations.json")
     args = ap.parse_args()
-    if args.pythonpath:
-        sys.path.insert(0, args.pythonpath)
     from edgedet.data.mutate import FORMATS, real_bomb_png
 
     info = machine()
@@ -155,7 +150,7 @@ def main() -> None:
     if not args.no_real_bomb:
         bomb = real_bomb_png(work / "bomb_20000.png")
         jobs += [{"fmt": f, "names": [], "seed": 0, "real_bomb": str(bomb)} for f in FORMATS]
-    worker = Worker(args.pythonpath, work / "worker_stderr.log")
+    worker = Worker(work / "worker_stderr.log")
     rows, t0 = [], time.perf_counter()
     for k, job in enumerate(jobs):
         case = work / f"case{k:05d}"
@@ -183,7 +178,7 @@ def main() -> None:
     }
     out = {"command": " ".join(["python", "benchmarks/robustness/reader_mutations.py", *sys.argv[1:]]),
            "machine": {**info, "load_avg_1min_at_end": round(os.getloadavg()[0], 2)}, "seed": args.seed,
-           "timeout_s": args.timeout, "pythonpath": args.pythonpath, "summary": summary,
+           "timeout_s": args.timeout, "pythonpath": os.environ.get("PYTHONPATH"), "summary": summary,
            "not_handled": [r for r in rows if r["outcome"] != "handled"]}
     args.json.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(summary, indent=1))

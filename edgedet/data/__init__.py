@@ -7,7 +7,7 @@ augmentations and the torch Dataset / DataLoader.
 
 from __future__ import annotations
 
-from edgedet.data.check import check_dataset
+from edgedet.data.check import CheckReport, SplitSummary, check_dataset, check_dataset_report
 from edgedet.data.convert import convert
 from edgedet.data.files import DatasetError
 from edgedet.data.formats import available_splits, detect_format, load_dataset
@@ -29,12 +29,15 @@ def __getattr__(name: str):
 
 __all__ = [
     "SYNTH_CLASS_NAMES",
+    "CheckReport",
+    "SplitSummary",
     "DatasetError",
     "DatasetIndex",
     "DetectionDataset",
     "ImageRecord",
     "Problem",
     "available_splits",
+    "check_dataset_report",
     "build_dataloader",
     "check_dataset",
     "collate_detection",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgedet.data.files import DatasetError, FileRefused, read_bytes
@@ -11,8 +13,46 @@ from edgedet.data.imagefile import decode_image_bytes, header_size, truncation
 from edgedet.data.index import DatasetIndex, ImageRecord, Problem
 
 
+@dataclass
+class SplitSummary:
+    """What ``data check`` read of one split: counts after dropping the entries it reports as problems."""
+
+    split: str
+    images: int
+    boxes: int
+    crowd: int
+    classes: int
+
+    def __str__(self) -> str:
+        return (f"{self.split}: {self.images} images, {self.boxes} boxes"
+                + (f" (+{self.crowd} crowd/ignored)" if self.crowd else "") + f", {self.classes} classes")
+
+
+@dataclass
+class CheckReport:
+    """Problems of a dataset, what was checked per split, and how long it took."""
+
+    problems: list[Problem] = field(default_factory=list)
+    splits: list[SplitSummary] = field(default_factory=list)
+    seconds: float = 0.0
+
+
 def check_dataset(path: str | Path, splits: list[str] | None = None, workers: int = 4) -> list[Problem]:
-    """Every problem of a dataset, with file and entry.
+    """Every problem of a dataset, with file and entry (:func:`check_dataset_report` without the counts).
+
+    Args:
+        path: COCO directory or JSON, YOLO data.yaml, or VOC root.
+        splits: splits to check (default: all found).
+        workers: decoding threads.
+
+    Returns:
+        Problems in reading order; empty when the dataset is clean.
+    """
+    return check_dataset_report(path, splits, workers).problems
+
+
+def check_dataset_report(path: str | Path, splits: list[str] | None = None, workers: int = 4) -> CheckReport:
+    """Every problem of a dataset, with file and entry, and what was read of each split.
 
     Runs the reader of each split (missing files, bad boxes, unknown categories, duplicate ids, paths and
     symlinks escaping the root, FIFOs, images over the pixel limit, ...) and then reads every remaining image in
@@ -25,29 +65,31 @@ def check_dataset(path: str | Path, splits: list[str] | None = None, workers: in
         splits: splits to check (default: all found).
         workers: decoding threads.
 
-    Returns:
-        Problems in reading order; empty when the dataset is clean.
-
     Raises:
         DatasetError: ``path`` is not a dataset in any known layout, or its ``data.yaml`` cannot be read (one line
             naming the file); every other problem, a split file that cannot be read included, is returned.
     """
+    t0 = time.perf_counter()
     splits = available_splits(path) if splits is None else list(splits)
-    problems: list[Problem] = []
+    report = CheckReport()
     if not splits:
-        return [Problem(str(path), "", "no splits found", "add annotation files for train/val")]
+        report.problems.append(Problem(str(path), "", "no splits found", "add annotation files for train/val"))
     for split in splits:
         try:
             index = load_dataset(path, split)
         except DatasetError as e:
-            problems.append(Problem(e.file, e.entry or f"split '{split}'", e.message, e.fix))
+            report.problems.append(Problem(e.file, e.entry or f"split '{split}'", e.message, e.fix))
             continue
         except ValueError as e:
-            problems.append(Problem(str(path), f"split '{split}'", str(e), "see the message"))
+            report.problems.append(Problem(str(path), f"split '{split}'", str(e), "see the message"))
             continue
-        problems += index.problems
-        problems += decode_problems(index, workers)
-    return problems
+        report.problems += index.problems
+        report.problems += decode_problems(index, workers)
+        crowd = sum(int(r.iscrowd.sum()) for r in index.images)
+        report.splits.append(SplitSummary(split, len(index.images), sum(len(r.boxes) for r in index.images) - crowd,
+                                          crowd, index.num_classes))
+    report.seconds = time.perf_counter() - t0
+    return report
 
 
 def decode_problems(index: DatasetIndex, workers: int = 4) -> list[Problem]:

@@ -3,7 +3,7 @@
 ``python -m tests.android.make_fixtures OUT_DIR`` writes one folder per case under ``OUT_DIR``:
 
 * ``predict_*``: an export directory's ``edgedet.json`` and a BGR image; ``case.json`` names the image, the
-  tensor after :func:`edgedet.preprocess.preprocess_bgr`, the raw outputs of ``Predictor.run`` and the final
+  tensor after :func:`edgedet.deploy.preprocess.preprocess_bgr`, the raw outputs of ``Predictor.run`` and the final
   ``Predictor.predict`` detections (original-image pixels). Models: a tiny PAFNet-lite (``topk_boxes``) and a
   tiny ATSS with a centerness branch (``anchor_deltas``), exported to ONNX fp32.
 * ``decode_*``: a decode spec and raw outputs with the ``decode_outputs`` result (model-input pixels), for the
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from edgedet.preprocess import preprocess_bgr
 
+from edgedet.deploy.preprocess import preprocess_bgr
 from edgedet.runtime import load
 from edgedet.runtime.decode import decode_outputs
 

@@ -255,3 +255,19 @@ def test_data_stats_writes_its_png_to_the_current_directory_not_the_dataset(tiny
     assert (tmp_path / "stats_train.png").stat().st_size > 0
     assert sorted(p.name for p in Path(tiny_synth).iterdir()) == before
     assert "histogram: stats_train.png" in capsys.readouterr().out
+
+
+def test_data_check_on_a_clean_dataset_says_what_it_checked(tiny_synth, capsys):
+    """Not just "no problems": the counts per split (what a user compares with what they expect) and the time."""
+    import json
+    import re
+
+    assert main(["data", "check", str(tiny_synth)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    for split, n in (("train", 24), ("val", 8)):
+        gt = json.loads((Path(tiny_synth) / f"annotations/instances_{split}.json").read_text())
+        crowd = sum(1 for a in gt["annotations"] if a.get("iscrowd"))
+        boxes = len(gt["annotations"]) - crowd
+        extra = f" (+{crowd} crowd/ignored)" if crowd else ""
+        assert f"checked {split}: {n} images, {boxes} boxes{extra}, {len(gt['categories'])} classes" in out, out
+    assert re.fullmatch(r".*: no problems found \(\d+\.\d s\)", out[-1]), out

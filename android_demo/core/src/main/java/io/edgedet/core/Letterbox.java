@@ -2,7 +2,7 @@ package io.edgedet.core;
 
 /**
  * How an image sits in the square model input: {@code input = orig * scale + (padX, padY)}
- * ({@code edgedet.preprocess.LetterboxInfo} / {@code letterbox_params}).
+ * ({@code edgedet.deploy.preprocess.LetterboxInfo} / {@code letterbox_params}).
  */
 public final class Letterbox {
     public final double scale;

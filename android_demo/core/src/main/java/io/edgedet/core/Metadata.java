@@ -4,7 +4,7 @@ import java.util.List;
 
 /**
  * The fields of {@code edgedet.json} that the Python runtime ({@code edgedet.runtime}) reads, and nothing else;
- * unknown keys are ignored. Checks mirror {@code edgedet.export.metadata.validate_metadata}.
+ * unknown keys are ignored. Checks mirror {@code edgedet.deploy.schema.validate_metadata}.
  */
 public final class Metadata {
     public static final String FILE_NAME = "edgedet.json";

@@ -1,7 +1,7 @@
 package io.edgedet.core;
 
 /**
- * {@code edgedet.preprocess.preprocess_bgr} in Java: letterbox (aspect kept, centred, padded with the file's
+ * {@code edgedet.deploy.preprocess.preprocess_bgr} in Java: letterbox (aspect kept, centred, padded with the file's
  * pad value) with OpenCV's resize ({@link Resize}), then {@code (x * scale - mean) / std} per RGB channel with the
  * constants of {@code edgedet.json}.
  */

@@ -2,7 +2,7 @@ package io.edgedet.core;
 
 /**
  * OpenCV's {@code cv2.resize} for 3-channel uint8 images, reproduced so that the phone sees the pixels that
- * {@code edgedet.preprocess.letterbox} gives on the host: {@code INTER_AREA} when shrinking (integer factors
+ * {@code edgedet.deploy.preprocess.letterbox} gives on the host: {@code INTER_AREA} when shrinking (integer factors
  * take OpenCV's fast block average, other factors its weighted area sum) and {@code INTER_LINEAR} when
  * enlarging (OpenCV's 11-bit fixed-point bilinear). Images are interleaved {@code [H, W, 3]} byte arrays.
  */
