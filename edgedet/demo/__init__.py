@@ -6,6 +6,7 @@
 * :mod:`edgedet.demo.predict`: ``edgedet predict``: annotated files, COCO results JSON, YOLO txt, counts.
 * :mod:`edgedet.demo.window`: a window that shows frames and reports keys (OpenCV's highgui or Tk).
 * :mod:`edgedet.demo.live`: ``edgedet demo``: the frame loop with FPS and per-stage latency overlaid.
+* :mod:`edgedet.demo.cli`: both commands' arguments and handlers (``edgedet.cli`` loads the model and calls them).
 
 Boxes are drawn by :func:`edgedet.deploy.draw.draw_detections` (also ``Detections.draw``), the same code for
 exports and checkpoints. This package imports no torch at module level; only
