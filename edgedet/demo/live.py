@@ -64,6 +64,14 @@ def draw_stats(image_bgr: np.ndarray, fps: float, timings_ms: dict[str, float]) 
     return image_bgr
 
 
+def draw_paused(image_bgr: np.ndarray) -> np.ndarray:
+    """Marks a frame as paused (bottom left), in place."""
+    scale = max(0.35, min(image_bgr.shape[:2]) / 900)
+    (_, th), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    put_text_box(image_bgr, "paused: space resumes, q quits", (0, image_bgr.shape[0] - th - base - 2), STATS_BG, scale)
+    return image_bgr
+
+
 def annotate(frame: np.ndarray, dets: Detections, fps: float) -> np.ndarray:
     """The frame as the demo shows it: boxes and labels, then FPS and stage latency on top."""
     return draw_stats(dets.draw(frame), fps, dets.timings_ms)
@@ -115,6 +123,8 @@ def run_demo(predict: Callable[[np.ndarray], Detections], source: str, *, window
             if window is not None:
                 window.show(shown)
                 action = window.poll(1)
+                if action == PAUSE:
+                    window.show(draw_paused(shown.copy()))
                 while action == PAUSE:  # paused: wait for the next key; space resumes, q / Esc quit
                     action = window.poll(0)
                     action = None if action == PAUSE else action

@@ -98,6 +98,7 @@ def test_checkpoint_and_export_predict_alike(tiny_export, demo_frame):
     np.testing.assert_array_equal(by_torch.labels, by_runtime.labels)
     assert by_torch.names == by_runtime.names == CLASS_NAMES
     assert set(by_torch.timings_ms) == set(by_runtime.timings_ms) == {"preprocess", "inference", "decode"}
+    assert all(v > 0 for v in by_runtime.timings_ms.values())
 
 
 def test_checkpoint_through_the_cli(tiny_export, images, demo_frame, tmp_path):

@@ -79,7 +79,9 @@ def test_pause_waits_for_a_key_and_quit_stops(tmp_path):
     # frame 1: nothing; frame 2: pause, then a blocking wait (0 ms) that gets space -> resume; frame 3: quit
     window = ScriptedWindow([None, PAUSE, PAUSE, QUIT])
     stats = live.run_demo(_no_dets, str(video), window=window)
-    assert stats.frames == 3 and stats.stopped_by_user and len(window.shown) == 3
+    assert stats.frames == 3 and stats.stopped_by_user and len(window.shown) == 4  # frame 2 again, marked paused
+    np.testing.assert_array_equal(window.shown[2][:40], window.shown[1][:40])
+    assert (window.shown[2][-10:] != window.shown[1][-10:]).any()
     assert window.polls == [1, 1, 0, 1]
     assert stats.stage_ms == {"preprocess": 1.0, "inference": 2.0, "decode": 3.0}
     # the end of a video ends the loop, and the frames are saved when asked
