@@ -71,21 +71,24 @@ needs_x = pytest.mark.skipif(not all(shutil.which(t) for t in ("Xvfb", "xwd", "x
 
 @pytest.fixture
 def xvfb():
-    """A private X server (display number free at the time); yields its DISPLAY."""
+    """A private X server on a free display number (the next one is tried if another process takes it first);
+    yields its DISPLAY."""
     pytest.importorskip("tkinter")
-    for number in range(91, 120):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and not Path(f"/tmp/.X{number}-lock").exists():
+    for number in range(91, 131):
+        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+            continue
+        proc = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "480x400x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while proc.poll() is None and not Path(f"/tmp/.X11-unix/X{number}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{number}").exists():
             break
-    display = f":{number}"
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "480x400x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"Xvfb did not start on {display}")
-        time.sleep(0.05)
-    yield display
+        proc.kill()
+        proc.wait()
+    else:
+        pytest.fail("Xvfb did not start on any display from :91 to :130")
+    yield f":{number}"
     proc.terminate()
     proc.wait(timeout=10)
 
