@@ -108,7 +108,8 @@ def run_demo_command(args: argparse.Namespace, load_predictor: Callable[[argpars
         if window is not None:
             window.close()
     stages = ", ".join(f"{k} {v:.1f} ms" for k, v in stats.stage_ms.items())
-    ended = "stopped by the user" if stats.stopped_by_user else "source ended"
+    ended = ("stopped by the user" if stats.stopped_by_user else
+             "--max-frames reached" if stats.frames == args.max_frames else "source ended")
     print(f"{stats.frames} frame(s) at {stats.fps:.1f} FPS ({stages}); {ended}")
     if args.save:
         print(f"wrote {args.save}")
