@@ -22,7 +22,7 @@ install: $(STAMP)
 quickstart: $(STAMP)
 	$(VENV)/bin/edgedet quickstart
 
-test: $(STAMP) android-deps
+test: $(STAMP) android-deps demo-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory android-ci
 
@@ -44,7 +44,7 @@ android-deps:
 	  echo "android-deps: could not install a JDK and junit4; the Java tests will be skipped"
 
 # fixtures from the Python runtime, then the JUnit tests of android_demo/core ('N passed, N failed')
-android-test: $(STAMP) android-deps
+android-test: $(STAMP) android-deps demo-deps
 	rm -rf $(ANDROID_BUILD)/fixtures
 	PYTHONPATH=. $(PY) -m tests.android.make_fixtures $(ANDROID_BUILD)/fixtures
 	android_demo/core/run_tests.sh $(ANDROID_BUILD)/fixtures
@@ -58,3 +58,12 @@ android-ci:
 	@if command -v javac >/dev/null && test -f /usr/share/java/junit4.jar; then \
 	  $(MAKE) --no-print-directory android-test android-apk; \
 	else echo "android-ci: skipped, no JDK or junit4 (make android-deps)"; fi
+
+# --- desktop demo (edgedet predict / demo, see README "Predict and demo") ---
+.PHONY: demo-deps
+# an X server, a screenshot tool and a key sender for the real-window test of `edgedet demo`; a no-op where present
+demo-deps:
+	@command -v Xvfb >/dev/null && command -v xwd >/dev/null && command -v xdotool >/dev/null || \
+	  apt-get install -y -q xvfb x11-apps xdotool >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -q xvfb x11-apps xdotool >/dev/null; } || \
+	  echo "demo-deps: could not install xvfb, x11-apps and xdotool; the window tests will be skipped"

@@ -26,8 +26,6 @@ typical path:
 NOT_YET = {
     "distill": "knowledge distillation (teacher -> PAFNet-lite) is planned but not built yet",
     "bench": "the on-device benchmark runner (host/ssh/adb) is planned but not built yet",
-    "predict": "image/video prediction with drawing is planned but not built yet; use edgedet.runtime.load(path).predict(img)",
-    "demo": "the camera demo is planned but not built yet; use edgedet.runtime.load(path).predict(img)",
 }
 
 
@@ -120,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: runs/export/<name>)")
     p.add_argument("--verbose", action="store_true",
                    help="show the converters' own output (by default it goes to OUT/export.log, printed only on failure)")
+    p.add_argument("--android", metavar="ASSETS_DIR", help="also copy the TFLite export (the first --precision) to "
+                   "ASSETS_DIR/model/, where the demo app finds it: android_demo/app/src/main/assets")
 
     p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")
@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--project", default="runs", help="root of run directories")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    from edgedet.demo.cli import add_demo_parser, add_predict_parser  # torch-free, like the runtime
+
+    add_predict_parser(sub)
+    add_demo_parser(sub)
 
     for name, text in NOT_YET.items():
         sp = sub.add_parser(name, help=f"(not built yet) {text.split(' is ')[0]}", description=text)
@@ -312,9 +317,44 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return run_quickstart(schedule=args.schedule, device=args.device, project=args.project, progress=not args.quiet)
 
 
+def _load_predictor(args: argparse.Namespace):
+    """An object with ``predict(image_bgr, score_thr)`` and ``class_names``: a checkpoint (.pt) through PyTorch,
+    anything else through ``edgedet.runtime``."""
+    path = Path(args.model)
+    if not path.exists():
+        raise CLIError(f"--model {path} does not exist (give an export directory or a training checkpoint .pt)")
+    if args.threads is not None and args.threads < 1:
+        raise CLIError(f"--threads must be at least 1, got {args.threads}")
+    if path.suffix != ".pt":
+        from edgedet.runtime import load
+
+        return load(path, threads=args.threads)
+    from edgedet.demo.checkpoint import CheckpointPredictor
+    from edgedet.engine.checkpoint import load_detector
+    from edgedet.engine.threads import apply_cpu_plan, plan_cpu
+    from edgedet.engine.trainer import resolve_device
+
+    device = resolve_device(args.device)
+    apply_cpu_plan(plan_cpu(0, args.threads or 0))
+    model, state = load_detector(path, device)
+    return CheckpointPredictor(model, state.get("class_names") or [], state["config"]["model"]["imgsz"], device)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from edgedet.demo.cli import run_predict_command
+
+    return run_predict_command(args, _load_predictor)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edgedet.demo.cli import run_demo_command
+
+    return run_demo_command(args, _load_predictor)
+
+
 COMMANDS = {
     "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "eval": cmd_eval, "export": cmd_export,
-    "config": cmd_config, "quickstart": cmd_quickstart,
+    "config": cmd_config, "quickstart": cmd_quickstart, "predict": cmd_predict, "demo": cmd_demo,
 }
 
 

@@ -28,8 +28,9 @@ ALLOWED: dict[str, set[str]] = {
     "bench": {"deploy", "runtime"},
     "engine": {"deploy", "bench", "config", "structures", "losses", "assigners", "models", "data"},
     "export": {"deploy", "bench", "config", "structures", "models", "data", "quant", "runtime", "engine"},
+    "demo": {"deploy", "runtime", "bench"},  # torch only inside CheckpointPredictor, on a model cli loaded
     "quickstart": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench"},
-    "cli": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench", "quickstart"},
+    "cli": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench", "quickstart", "demo"},
 }
 TORCH_FREE = ("deploy", "runtime", "bench", "config")
 

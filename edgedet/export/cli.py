@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
+
+ANDROID_MODEL_DIR = "model"  # android_demo/app/.../ModelFiles.ASSET_DIR: the app reads assets/model/edgedet.json
 
 
 def _calibration_files(calib: str) -> list[Path]:
@@ -43,6 +46,27 @@ def load_for_export(args: argparse.Namespace):
     raise ValueError("export needs a checkpoint (edgedet export best.pt ...) or --model NAME for a fresh model")
 
 
+def bundle_for_android(export_dir: Path, assets_dir: str | Path) -> Path:
+    """Copy a TFLite export's ``edgedet.json`` and model file to ``assets_dir/model/``, where the Android demo app
+    looks for a bundled model; an earlier bundle's files there are removed first (its README stays).
+
+    Returns:
+        the ``model`` directory written.
+    """
+    from edgedet.deploy.schema import METADATA_FILE, read_metadata
+
+    meta = read_metadata(export_dir)
+    if meta["format"] != "tflite":
+        raise ValueError(f"the Android app runs TFLite models; {export_dir} is a {meta['format']} export")
+    target = Path(assets_dir) / ANDROID_MODEL_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    for old in [*target.glob("*.tflite"), target / METADATA_FILE]:
+        old.unlink(missing_ok=True)
+    for name in (METADATA_FILE, meta["model_file"]):
+        shutil.copy2(export_dir / name, target / name)
+    return target
+
+
 def run_export(args: argparse.Namespace) -> int:
     from edgedet.engine.trainer import unique_run_dir
     from edgedet.export.api import check_pairs, export
@@ -51,6 +75,8 @@ def run_export(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     check_pairs(formats, precisions)  # fail before any slow work
+    if args.android and "tflite" not in formats:
+        raise ValueError("--android bundles a TFLite model into the app: add tflite to --format")
     model, names, model_name, imgsz, src = load_for_export(args)
     check_pairs(formats, precisions, model)  # some models export to fewer pairs (two-stage: no tflite int8)
     calib = _calibration_files(args.calib) if "int8" in precisions else None
@@ -68,6 +94,10 @@ def run_export(args: argparse.Namespace) -> int:
         raise
     if log is not None:
         print(f"converter output: {log}")
+    if args.android:
+        bundled = next(r for r in results if r.format == "tflite")  # the first precision asked for
+        target = bundle_for_android(bundled.dir, args.android)
+        print(f"bundled {bundled.format} {bundled.precision} for the Android app: {target} (rebuild the APK)")
     print(f"Next: edgedet eval {results[0].dir} --data DATA")
     return 0 if all(r.parity.get("passed", True) or r.precision != "fp32" for r in results) else 1
 

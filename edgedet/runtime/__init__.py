@@ -4,8 +4,10 @@ Public API::
 
     from edgedet.runtime import load
     pred = load("out/onnx_int8")              # export dir, its edgedet.json, or the model file
-    dets = pred.predict(image_bgr)            # Detections(boxes [N,4] xyxy original px, scores, labels)
-                                              # above score_thr = edgedet.deploy.thresholds.PREDICT_SCORE_THR
+    dets = pred.predict(image_bgr)            # Detections(boxes [N,4] xyxy original px, scores, labels,
+                                              # names, timings_ms), above score_thr (default
+                                              # edgedet.deploy.thresholds.PREDICT_SCORE_THR)
+    annotated = dets.draw(image_bgr)          # boxes, class names, scores; a colour per class
     raw = pred.run(x_nchw)                    # raw outputs, list[np.ndarray] in edgedet.json order
 
 Backends (literal table ``edgedet.runtime.base.BACKENDS``, imported lazily): onnx -> onnxrt.OnnxRuntimeBackend,

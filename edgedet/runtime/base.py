@@ -25,14 +25,16 @@ Backend contract (every ``edgedet/runtime/<backend>.py`` implements one class)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from edgedet.deploy.decode_spec import decode_spec_from_dict
+from edgedet.deploy.draw import draw_detections
 from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
 from edgedet.deploy.schema import METADATA_FILE, read_metadata
 from edgedet.deploy.thresholds import PREDICT_SCORE_THR
@@ -52,14 +54,29 @@ class Detections:
         boxes: float32 ``[N, 4]`` xyxy, original image pixels, clipped to the image.
         scores: float32 ``[N]``, descending.
         labels: int64 ``[N]`` in ``[0, num_classes)``.
+        names: the model's class names (``names[labels[i]]``), from ``edgedet.json``; None when unknown.
+        timings_ms: milliseconds per stage of the call that made these (``preprocess``, ``inference``,
+            ``decode``); empty when not measured.
     """
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
+    names: Sequence[str] | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    def class_names(self) -> list[str]:
+        """The class name of each detection (its id as text where ``names`` is unknown)."""
+        names = self.names or ()
+        return [names[k] if 0 <= k < len(names) else str(k) for k in (int(v) for v in self.labels)]
+
+    def draw(self, image_bgr: np.ndarray) -> np.ndarray:
+        """A copy of ``image_bgr`` (uint8 BGR, the image these came from) with boxes, class names and scores,
+        one colour per class (:func:`edgedet.deploy.draw.draw_detections`)."""
+        return draw_detections(image_bgr, self.boxes, self.scores, self.labels, self.names)
 
 
 def _onnxruntime_backend(path: Path, meta: dict, threads: int | None) -> Backend:
@@ -122,12 +139,22 @@ class Predictor:
                 ``[H, W, 4]`` BGRA are converted. Anything else raises ``RuntimeInputError`` (validate.py).
             score_thr: keep detections with score above this, in ``[0, 1]`` (default
                 :data:`edgedet.deploy.thresholds.PREDICT_SCORE_THR`; evaluation passes its own).
+
+        Returns:
+            :class:`Detections` with the model's class names and the milliseconds of each stage.
         """
         image_bgr, score_thr = check_image(image_bgr, self.imgsz), check_score_thr(score_thr)
+        t0 = time.perf_counter()
         x, info = preprocess_bgr(image_bgr, self.imgsz)
-        boxes, scores, labels = decode_outputs(self.run(x), self.decode_spec, score_thr, self.imgsz)[0]
+        t1 = time.perf_counter()
+        outputs = self.run(x)
+        t2 = time.perf_counter()
+        boxes, scores, labels = decode_outputs(outputs, self.decode_spec, score_thr, self.imgsz)[0]
         check_labels(labels, self.meta, self.model_path)
-        return Detections(boxes_to_original(boxes, info), scores, labels)
+        boxes = boxes_to_original(boxes, info)
+        t3 = time.perf_counter()
+        timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3, "decode": (t3 - t2) * 1e3}
+        return Detections(boxes, scores, labels, self.class_names, timings)
 
 
 def resolve_model(path: str | Path) -> tuple[Path, dict[str, Any] | None]:
