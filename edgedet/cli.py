@@ -11,17 +11,7 @@ import sys
 from pathlib import Path
 
 from edgedet import __version__
-
-EPILOG = """\
-typical path:
-  edgedet data synth --out data/synth            # the built-in dataset (COCO layout)
-  edgedet train-teacher --model pafnet_r18vd --data data/synth
-  edgedet train --model pafnet_lite_mbv3 --data data/synth
-  edgedet train --resume runs/train/pafnet_lite_mbv3/weights/last.pt   # continue an interrupted run
-  edgedet eval runs/train/pafnet_lite_mbv3/weights/best.pt --data data/synth
-  edgedet export runs/train/pafnet_lite_mbv3/weights/best.pt --format onnx,tflite --precision fp32,int8 --calib data/synth
-  edgedet quickstart                              # all of the above on the built-in data
-"""
+from edgedet.cli_examples import PATH, lead_with_examples
 
 NOT_YET = {
     "distill": "knowledge distillation (teacher -> PAFNet-lite) is planned but not built yet",
@@ -63,8 +53,8 @@ def _add_train_args(p: argparse.ArgumentParser, default_model: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="edgedet", description="Object detectors from a GPU to phones and ARM boards.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="edgedet", description=f"Object detectors from a GPU to phones and ARM boards.\n\n{PATH}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgedet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -109,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("weights", nargs="?", help="training checkpoint (.pt); omit with --model for a fresh model")
     p.add_argument("--model", help="zoo model to export freshly initialised (latency work), with --num-classes")
     p.add_argument("--num-classes", type=int, default=80, help="classes for --model (default 80)")
-    p.add_argument("--format", default="onnx", help="comma list: onnx,tflite,paddle,paddle-lite (default onnx)")
+    p.add_argument("--format", default="onnx", help="comma list: onnx,tflite,paddle,paddle-lite (default onnx). "
+                   "On 2 CPU cores: onnx takes seconds, paddle tens of seconds, tflite about a minute per precision, "
+                   "paddle-lite builds a Python 3.10 toolchain once (about a minute) and then takes seconds")
     p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16,int8 (default fp32)")
     p.add_argument("--calib", default="", help="dataset for int8 calibration (default: the built-in dataset)")
     p.add_argument("--calib-n", type=int, default=200, help="calibration images (default 200)")
@@ -143,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in NOT_YET.items():
         sp = sub.add_parser(name, help=f"(not built yet) {text.split(' is ')[0]}", description=text)
         sp.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    lead_with_examples(parser)
     return parser
 
 

@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "export": {"deploy", "bench", "config", "structures", "models", "data", "quant", "runtime", "engine"},
     "demo": {"deploy", "runtime", "bench"},  # torch only inside CheckpointPredictor, on a model cli loaded
     "quickstart": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench"},
-    "cli": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench", "quickstart", "demo"},
+    "cli_examples": set(),
+    "cli": {"cli_examples", "deploy", "config", "data", "engine", "export", "models", "runtime", "bench", "quickstart", "demo"},
 }
 TORCH_FREE = ("deploy", "runtime", "bench", "config")
 

@@ -271,3 +271,35 @@ def test_data_check_on_a_clean_dataset_says_what_it_checked(tiny_synth, capsys):
         extra = f" (+{crowd} crowd/ignored)" if crowd else ""
         assert f"checked {split}: {n} images, {boxes} boxes{extra}, {len(gt['categories'])} classes" in out, out
     assert re.fullmatch(r".*: no problems found \(\d+\.\d s\)", out[-1]), out
+
+
+def _command_paths(parser, path=()):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*path, name), sub
+                yield from _command_paths(sub, (*path, name))
+
+
+def test_every_help_leads_with_two_examples_of_its_own_command():
+    from edgedet.cli import build_parser
+
+    paths = list(_command_paths(build_parser()))
+    assert len(paths) > 15
+    for path, sub in paths:
+        text = sub.format_help()
+        body = text.split("examples:\n", 1)
+        assert len(body) == 2 and body[0].startswith("usage: "), (path, text[:300])
+        lines = body[1].splitlines()[:2]
+        prefix = "  edgedet " + " ".join(path)
+        assert all(line == prefix or line.startswith(prefix + " ") for line in lines), (path, lines)
+
+
+def test_top_level_help_walks_the_path_in_order(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    order = [out.index(f"  edgedet {cmd} ") for cmd in ("data", "train", "eval", "export", "bench", "demo")]
+    assert order == sorted(order) and order[0] < out.index("positional arguments")
