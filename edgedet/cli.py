@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from edgedet import __version__
@@ -48,6 +49,9 @@ def _add_train_args(p: argparse.ArgumentParser, default_model: str) -> None:
                    "--device/--threads may change")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=0.01 --set data.flip=0 (repeatable)")
+    p.add_argument("--max-iters", type=int, metavar="N",
+                   help="a quick run of N iterations in all: one epoch of N batches, warmup scaled to N/10, single-scale "
+                        "input at --imgsz, then validation (a smoke test of a dataset or a config)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -145,6 +149,15 @@ TRAIN_FLAGS = (("epochs", "train.epochs"), ("batch", "train.batch"), ("imgsz", "
                ("data", "data.path"))
 
 
+def smoke_run_overrides(max_iters: int, warmup_iters: int) -> list[str]:
+    """What ``--max-iters N`` means: one epoch of N iterations, warmup scaled to the run (N/10, at most the config's),
+    one input scale (multi-scale batches would change the cost of every iteration of a short run)."""
+    if max_iters < 1:
+        raise CLIError(f"--max-iters {max_iters} is not allowed: it must be >= 1")
+    return ["train.epochs=1", f"train.max_iters={max_iters}",
+            f"train.warmup_iters={min(warmup_iters, max(1, max_iters // 10))}", "data.multiscale=[0,0]"]
+
+
 def _train_overrides(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """``(overrides, labels)``: the ``--set`` items, then the flags given (flags win), each with how it was typed."""
     overrides, labels = list(args.set), [f"--set {item}" for item in args.set]
@@ -163,6 +176,8 @@ def _resume_config(args: argparse.Namespace):
 
     if args.project is not None or args.name:
         raise CLIError("--resume continues in the run's own directory; drop --project/--name (they name a new run)")
+    if getattr(args, "max_iters", None) is not None:
+        raise CLIError("--max-iters starts a quick new run; a resume continues the saved schedule: drop --max-iters")
     overrides, labels = _train_overrides(args)
     cfg, state = resume_config(args.resume, overrides, labels)
     if args.model and resolve(args.model).model.name != cfg.model.name:
@@ -185,12 +200,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         overrides, _ = _train_overrides(args)
         cfg = resolve(args.model or args.default_model, overrides)
+        if args.max_iters is not None:
+            smoke = smoke_run_overrides(args.max_iters, cfg.train.warmup_iters)
+            cfg = resolve(args.model or args.default_model, smoke + overrides)  # what the user typed wins
         cfg.project, cfg.name = args.project or "runs", args.name
         run_dir = unique_run_dir(cfg.project, args.command, cfg.name or cfg.model.name)
-    metrics = Trainer(cfg, run_dir, resume=args.resume, progress=not args.quiet).fit()
-    print(f"\nResults in {run_dir}  (AP {metrics.get('AP', float('nan')):.4f})")
-    print(f"Next: edgedet export {run_dir / 'weights' / 'best.pt'} --format onnx --precision fp32,int8")
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, run_dir, resume=args.resume, progress=not args.quiet)
+    metrics = trainer.fit()
+    print(run_summary(run_dir, time.perf_counter() - t0, trainer.iteration, trainer.best_ap, metrics))
     return 0
+
+
+def run_summary(run_dir: Path, seconds: float, iterations: int, best_ap: float, metrics: dict) -> str:
+    """The line a training command ends with: time, iterations, best AP, the run directory and the next command."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    ap = f"best AP {best_ap:.4f}" if best_ap >= 0 else "no validation AP"
+    last = f" (last {metrics['AP']:.4f})" if "AP" in metrics and best_ap >= 0 and metrics["AP"] != best_ap else ""
+    return (f"done in {minutes}m{secs:02d}s: {iterations} iterations, {ap}{last}, run {run_dir}; next: "
+            f"edgedet export {run_dir / 'weights' / 'best.pt'} --format onnx --precision fp32,int8")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -303,3 +303,23 @@ def test_top_level_help_walks_the_path_in_order(capsys):
     out = capsys.readouterr().out
     order = [out.index(f"  edgedet {cmd} ") for cmd in ("data", "train", "eval", "export", "bench", "demo")]
     assert order == sorted(order) and order[0] < out.index("positional arguments")
+
+
+def test_max_iters_is_a_smoke_run_with_a_scaled_schedule_and_a_summary_line(tiny_synth, tmp_path, capsys):
+    import re
+
+    import yaml
+
+    assert main(["train", "--data", str(tiny_synth), "--width", "0.25", "--imgsz", "64", "--batch", "4",
+                 "--max-iters", "3", "--project", str(tmp_path), "--quiet", "--set", "data.workers=0"]) == 0
+    run = tmp_path / "train/pafnet_lite_mbv3"
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert (cfg["train"]["epochs"], cfg["train"]["max_iters"], cfg["train"]["warmup_iters"]) == (1, 3, 1)
+    assert cfg["data"]["multiscale"] == [0, 0] and cfg["model"]["imgsz"] == 64
+    metrics = (run / "metrics.csv").read_text().splitlines()
+    assert len(metrics) == 2  # header + one epoch
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(rf"done in \dm\d\ds: 3 iterations, best AP \d\.\d{{4}}, run {re.escape(str(run))}; "
+                        rf"next: edgedet export {re.escape(str(run / 'weights/best.pt'))} --format onnx .*", last), last
+    assert main(["train", "--resume", str(run / "weights/last.pt"), "--max-iters", "2"]) == 2
+    assert "drop --max-iters" in capsys.readouterr().err
