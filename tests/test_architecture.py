@@ -27,9 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"deploy"},
     "bench": {"deploy", "runtime"},
     "engine": {"deploy", "bench", "config", "structures", "losses", "assigners", "models", "data"},
+    "distill": {"deploy", "config", "structures", "losses", "assigners", "models", "data", "engine"},
     "export": {"deploy", "bench", "config", "structures", "models", "data", "quant", "runtime", "engine"},
     "quickstart": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench"},
-    "cli": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench", "quickstart"},
+    "cli": {"deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench", "quickstart"},
 }
 TORCH_FREE = ("deploy", "runtime", "bench", "config")
 
