@@ -7,22 +7,20 @@ Everything else (AMP, EMA, clip, warmup, NaN guard, DDP, exact resume) stays the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import Tensor, nn
 
 from edgedet.structures.targets import Targets
 
-if TYPE_CHECKING:
-    from edgedet.engine.trainer import Trainer
-
 __all__ = ["TrainerHook", "split_train_only"]
 
 
 class TrainerHook:
-    """No-op base; override what the add-on needs. Called on every rank."""
+    """No-op base; override what the add-on needs. Called on every rank; ``trainer`` is the
+    :class:`edgedet.engine.trainer.Trainer` (not imported here: the trainer imports this module)."""
 
-    def attach(self, trainer: Trainer) -> None:
+    def attach(self, trainer: Any) -> None:
         """After the model is built, before the optimizer, the EMA and any resume: add modules to the model here
         (their parameters train, are averaged under DDP and resume exactly)."""
 
@@ -38,7 +36,7 @@ class TrainerHook:
         """Extra ``metrics.csv`` columns for the epoch that just ended (rank 0)."""
         return {}
 
-    def finish(self, trainer: Trainer, metrics: dict[str, Any]) -> None:
+    def finish(self, trainer: Any, metrics: dict[str, Any]) -> None:
         """After the report is written (rank 0)."""
 
 

@@ -275,6 +275,7 @@ class Trainer:
         sums: dict[str, float] = {}
         bad_in_a_row, n_done = 0, 0
         bar = _progress(loader, n_iters, f"epoch {epoch + 1}/{cfg.train.epochs}", self.progress)
+        t0 = time.perf_counter()
         for i, (images, targets, _metas) in enumerate(bar):
             if i >= n_iters:
                 break
@@ -307,6 +308,7 @@ class Trainer:
                 bar.set_postfix({k.replace("loss_", ""): f"{v / n_done:.3f}" for k, v in sums.items()} | {"lr": f"{lr:.2e}"})
         out = {k: dist.all_reduce_mean(v / max(n_done, 1), self.device) for k, v in sums.items()}
         out["lr"] = self.optimizer.param_groups[0]["lr"]
+        out["iter_ms"] = round(1000 * (time.perf_counter() - t0) / max(n_done, 1), 1)  # data + step, without eval
         return out
 
     def _step(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, float] | None:
