@@ -1,5 +1,6 @@
 """Distillation proof on the built-in dataset: the student alone and distilled on one schedule, one teacher.
 
+Run from the repository root with the package importable (``PYTHONPATH=.``, as ``benchmarks/run_all.py`` does).
 Runs strictly one after the other (one torch thread each): ``edgedet train`` (student alone), then
 ``edgedet distill --teacher TEACHER`` with the same flags; reads each run's metrics.csv and the distilled run's
 teacher.json (the teacher's AP on the same val set) and writes one JSON with the rows, the iteration time of
@@ -20,10 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from edgedet.bench.machine import machine_info
 
-from edgedet.bench.machine import machine_info  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _schedule(args: argparse.Namespace) -> list[str]:
