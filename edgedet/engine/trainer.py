@@ -380,8 +380,12 @@ class Trainer:
         row = {"epoch": epoch + 1, **losses, **{k: metrics.get(k, "") for k in STAT_KEYS}, "seconds": round(seconds, 2),
                **self.hook.epoch_stats()}
         new = not self.metrics_path.exists()
+        fields = list(row)
+        if not new:  # a resumed run keeps its header (one written by an older edgedet may lack newer columns)
+            with open(self.metrics_path, newline="") as f:
+                fields = next(csv.reader(f), None) or fields
         with open(self.metrics_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore", restval="")
             if new:
                 writer.writeheader()
             writer.writerow(row)
