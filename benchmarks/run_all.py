@@ -45,6 +45,7 @@ _SHORT_SCHEDULE = ("--imgsz", "160", "--width", "0.25", "--images", "800", "--ep
                    "--val-images", "300", "--threads", "1")
 _LIBRA_CKPT = "runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt"
 _W05_CKPT = "runs/int8/train/pafnet_lite_w05_192_e14/weights/best.pt"
+_DISTILL_TEACHER = "runs/distill_bench/train-teacher/teacher_lite_w05/weights/last.pt"
 
 # In run order: train_results makes the checkpoint two_stage reads.
 TOPICS: dict[str, Topic] = {
@@ -73,6 +74,12 @@ TOPICS: dict[str, Topic] = {
     "robustness": Topic(
         "broken datasets through `data check` and the loader, broken runtime inputs: handled, crashed, hung, escaped",
         (("benchmarks/robustness/reader_mutations.py",), ("benchmarks/robustness/runtime_mutations.py",))),
+    "distill": Topic(
+        "PAFNet-lite alone vs distilled from a stronger PAFNet-lite teacher, one short CPU schedule",
+        (("benchmarks/distill/distill_proof.py", "--teacher", _DISTILL_TEACHER, "--width", "0.25", "--imgsz", "192",
+          "--max-iters", "120", "--set", "distill.warmup_iters=30", "--json", "benchmarks/distill/distill_proof.json"),),
+        needs=(_DISTILL_TEACHER,),
+        made_by="the `edgedet train-teacher` command of benchmarks/distill/README.md (PAFNet-lite width 0.5, 192 px)"),
     "quickstart": Topic(
         "`edgedet quickstart`, tiny schedule: train, export every format, evaluate, report",
         (("-m", "edgedet.cli", "quickstart"),),

@@ -15,7 +15,6 @@ from edgedet import __version__
 from edgedet.cli_examples import PATH, lead_with_examples
 
 NOT_YET = {
-    "distill": "knowledge distillation (teacher -> PAFNet-lite) is planned but not built yet",
     "bench": "the on-device benchmark runner (host/ssh/adb) is planned but not built yet",
 }
 
@@ -23,6 +22,20 @@ NOT_YET = {
 class CLIError(Exception):
     """A user error: printed without a traceback, exit code 2."""
 
+
+DISTILL_EPILOG = """\
+terms (each weighted and switched from the config: --set distill.hm_weight=0 turns one off):
+  hm    heatmap KD: teacher-confidence-weighted squared error of sigmoid heatmaps   distill.hm_weight (7)
+  box   GIoU vs the teacher's decoded boxes at its confident cells               distill.box_weight (2.5)
+  feat  PKD on neck maps of equal stride through 1x1 adapters (training only)    distill.feat_weight (6 per level)
+  out   the teacher's detections as soft TTF targets blended with the GT         distill.out_weight (1)
+  every weight ramps up from 0 over distill.warmup_iters (200) iterations.
+
+more examples:
+  edgedet distill --teacher runs/train-teacher/pafnet_r18vd --data data/synth --width 0.5 --imgsz 320
+  edgedet distill --teacher runs/train-teacher/atss_r18_fpn/weights/best.pt --kd out,feat
+  edgedet distill --resume runs/distill/pafnet_lite_mbv3/weights/last.pt   # the teacher is found again
+"""
 
 # ------------------------------------------------------------------------------------------------ parsers
 THREADS_HELP = ("torch CPU threads (default: $OMP_NUM_THREADS when set, else the cores left after the loader "
@@ -87,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name, default, text in (("train", "pafnet_lite_mbv3", "train a detector (the student alone)"),
                                 ("train-teacher", "pafnet_r18vd", "train a teacher (any zoo model)")):
         _add_train_args(sub.add_parser(name, help=text, description=text), default)
+
+    text = ("distil a trained teacher (any zoo detector) into a PAFNet / PAFNet-lite student: the trainer of "
+            "`edgedet train` plus KD loss terms; writes runs/distill/<name>/ (everything train writes, the teacher's "
+            "AP on the same val set, one metrics.csv column per KD term, the teacher's cost per iteration)")
+    p = sub.add_parser("distill", help="distil a teacher into PAFNet-lite", description=text, epilog=DISTILL_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_train_args(p, "pafnet_lite_mbv3")
+    p.add_argument("--teacher", metavar="CKPT_OR_RUN_DIR", help="the teacher: a checkpoint of `edgedet train` / "
+                   "`train-teacher` or its run directory (weights/best.pt); same classes, input size and "
+                   "normalisation as the student (required unless --resume)")
+    p.add_argument("--kd", help="terms: auto (default; PAFNet teacher: hm,box,feat; anchor-based teacher: out,feat) "
+                   "or a comma list of hm, box, feat, out (overrides distill.kd)")
 
     p = sub.add_parser("eval", help="COCO metrics of a checkpoint, an export, or a results file")
     p.add_argument("weights", nargs="?", help="training checkpoint (.pt) or export directory/file")
@@ -193,6 +218,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         cfg, done = _resume_config(args)
         run_dir = Path(args.resume).resolve().parent.parent
+        if cfg.distill.teacher:
+            raise CLIError(f"{args.resume} is from a distillation run; resume it with `edgedet distill --resume`")
         if done >= cfg.train.epochs:
             print(f"{run_dir} has finished its {cfg.train.epochs} epoch(s) already; nothing to resume. "
                   f"Weights: {run_dir / 'weights' / 'best.pt'}")
@@ -200,6 +227,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         overrides, _ = _train_overrides(args)
         cfg = resolve(args.model or args.default_model, overrides)
+        if cfg.distill.teacher:
+            raise CLIError(f"distill.teacher is set: distil with `edgedet distill --teacher {cfg.distill.teacher}`")
         if args.max_iters is not None:
             smoke = smoke_run_overrides(args.max_iters, cfg.train.warmup_iters)
             cfg = resolve(args.model or args.default_model, smoke + overrides)  # what the user typed wins
@@ -219,6 +248,40 @@ def run_summary(run_dir: Path, seconds: float, iterations: int, best_ap: float, 
     last = f" (last {metrics['AP']:.4f})" if "AP" in metrics and best_ap >= 0 and metrics["AP"] != best_ap else ""
     return (f"done in {minutes}m{secs:02d}s: {iterations} iterations, {ap}{last}, run {run_dir}; next: "
             f"edgedet export {run_dir / 'weights' / 'best.pt'} --format onnx --precision fp32,int8")
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from edgedet.config import resolve
+    from edgedet.distill import Distiller
+    from edgedet.engine.trainer import Trainer, unique_run_dir
+
+    if args.resume:
+        if args.teacher or args.kd:
+            raise CLIError("--resume finds the teacher and the terms in the saved config; drop --teacher/--kd")
+        cfg, done = _resume_config(args)
+        run_dir = Path(args.resume).resolve().parent.parent
+        if not cfg.distill.teacher:
+            raise CLIError(f"{args.resume} is not from a distillation run; resume it with `edgedet train --resume`")
+        if done >= cfg.train.epochs:
+            print(f"{run_dir} has finished its {cfg.train.epochs} epoch(s) already; nothing to resume.")
+            return 0
+    else:
+        if not args.teacher:
+            raise CLIError("edgedet distill needs --teacher CKPT_OR_RUN_DIR (a checkpoint or run of `edgedet train`)")
+        overrides, _ = _train_overrides(args)
+        overrides += [f"distill.teacher={Path(args.teacher).resolve()}"] + ([f"distill.kd={args.kd}"] if args.kd else [])
+        cfg = resolve(args.model or args.default_model, overrides)
+        if args.max_iters is not None:
+            smoke = smoke_run_overrides(args.max_iters, cfg.train.warmup_iters)
+            cfg = resolve(args.model or args.default_model, smoke + overrides)  # what the user typed wins
+        cfg.project, cfg.name = args.project or "runs", args.name
+        run_dir = unique_run_dir(cfg.project, "distill", cfg.name or cfg.model.name)
+    t0 = time.perf_counter()
+    trainer = Trainer(cfg, run_dir, resume=args.resume, progress=not args.quiet, hook=Distiller(cfg.distill))
+    metrics = trainer.fit()
+    print(f"teacher's AP on the same val set: {run_dir / 'teacher.json'}")
+    print(run_summary(run_dir, time.perf_counter() - t0, trainer.iteration, trainer.best_ap, metrics))
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -374,8 +437,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "eval": cmd_eval, "export": cmd_export,
-    "config": cmd_config, "quickstart": cmd_quickstart, "predict": cmd_predict, "demo": cmd_demo,
+    "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "distill": cmd_distill, "eval": cmd_eval,
+    "export": cmd_export, "config": cmd_config, "quickstart": cmd_quickstart, "predict": cmd_predict, "demo": cmd_demo,
 }
 
 

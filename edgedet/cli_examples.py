@@ -9,6 +9,7 @@ PATH = """\
 the usual path (each command's --help starts with its own examples):
   edgedet data synth --out data/synth                  # or point --data at a COCO / YOLO / VOC dataset
   edgedet train --model pafnet_lite_mbv3 --data data/synth
+  edgedet distill --teacher runs/train-teacher/pafnet_r18vd --model pafnet_lite_mbv3 --data data/synth
   edgedet eval runs/train/pafnet_lite_mbv3/weights/best.pt --data data/synth
   edgedet export runs/train/pafnet_lite_mbv3/weights/best.pt --format onnx,tflite --precision fp32,int8
   edgedet bench runs/export/pafnet_lite_mbv3/onnx_fp32 --target host

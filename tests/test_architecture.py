@@ -27,11 +27,13 @@ ALLOWED: dict[str, set[str]] = {
     "runtime": {"deploy"},
     "bench": {"deploy", "runtime"},
     "engine": {"deploy", "bench", "config", "structures", "losses", "assigners", "models", "data"},
+    "distill": {"deploy", "config", "structures", "losses", "assigners", "models", "data", "engine"},
     "export": {"deploy", "bench", "config", "structures", "models", "data", "quant", "runtime", "engine"},
     "demo": {"deploy", "runtime", "bench"},  # torch only inside CheckpointPredictor, on a model cli loaded
     "quickstart": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench"},
     "cli_examples": set(),
-    "cli": {"cli_examples", "deploy", "config", "data", "engine", "export", "models", "runtime", "bench", "quickstart", "demo"},
+    "cli": {"cli_examples", "deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench",
+            "quickstart", "demo"},
 }
 TORCH_FREE = ("deploy", "runtime", "bench", "config")
 

@@ -63,7 +63,9 @@ class TTFTargetBuilder:
         """Targets for every image.
 
         Args:
-            targets: per image ``boxes`` Float[N, 4] xyxy input px, ``labels`` Long[N] in [0, C).
+            targets: per image ``boxes`` Float[N, 4] xyxy input px, ``labels`` Long[N] in [0, C); optionally
+                ``scores`` Float[N] in [0, 1] (soft targets, e.g. a teacher's detections): each box's Gaussian peak
+                and box weights are scaled by its score.
             feat_hw: (H, W) of the head output.
             device: where to build (default: that of the first image's boxes).
 
@@ -76,7 +78,7 @@ class TTFTargetBuilder:
             device = targets[0]["boxes"].device if targets else torch.device("cpu")
         labels = [t["labels"].to(device) for t in targets]
         self._check_labels(torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long))  # one sync per batch
-        parts = [self._single(t["boxes"].to(device), lab, feat_hw) for t, lab in zip(targets, labels)]
+        parts = [self._single(t["boxes"].to(device), lab, feat_hw, t.get("scores")) for t, lab in zip(targets, labels)]
         return {key: torch.stack([p[key] for p in parts]) for key in ("heatmap", "box_target", "box_weight", "owner")}
 
     def single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int]) -> dict[str, Tensor]:
@@ -90,7 +92,8 @@ class TTFTargetBuilder:
                 f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
-    def _single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int]) -> dict[str, Tensor]:
+    def _single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int],
+                scores: Tensor | None = None) -> dict[str, Tensor]:
         h, w = feat_hw
         c, dev = self.num_classes, boxes.device
         boxes = boxes.float().reshape(-1, 4)
@@ -104,6 +107,7 @@ class TTFTargetBuilder:
         area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=self.min_area)
         order = torch.argsort(area, descending=True, stable=True)  # large first: later (smaller) boxes overwrite
         boxes, labels, area = boxes[order], labels[order].long(), area[order]
+        score = None if scores is None else scores.to(dev).float().reshape(-1)[order]
 
         s = self.stride
         feat = boxes / s
@@ -114,7 +118,8 @@ class TTFTargetBuilder:
         centre = torch.stack((centre[:, 0].clamp(0, w - 1), centre[:, 1].clamp(0, h - 1)), 1)
 
         g_alpha = gaussians_truncated(centre, (half_wh * self.alpha).floor(), h, w)  # [N, H, W]
-        heat.scatter_reduce_(0, labels[:, None].expand(n, h * w), g_alpha.view(n, h * w), "amax")
+        g_heat = g_alpha if score is None else g_alpha * score[:, None, None]
+        heat.scatter_reduce_(0, labels[:, None].expand(n, h * w), g_heat.view(n, h * w), "amax")
         g_beta = g_alpha if self.beta == self.alpha else gaussians_truncated(centre, (half_wh * self.beta).floor(), h, w)
 
         rank = torch.arange(n, device=dev)[:, None, None]
@@ -123,6 +128,8 @@ class TTFTargetBuilder:
         k = owner_sorted.clamp(min=0)
         g_own = g_beta.gather(0, k[None]).squeeze(0)  # [H, W]
         weight = torch.where(assigned, g_own * area.log()[k] / g_beta.sum((1, 2))[k], 0.0)
+        if score is not None:
+            weight = weight * score[k]
         box_target = torch.where(assigned[..., None], boxes[k], 0.0)
         owner = torch.where(assigned, order[k], -1)
         return {"heatmap": heat.view(c, h, w), "box_target": box_target, "box_weight": weight, "owner": owner}

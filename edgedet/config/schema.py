@@ -82,6 +82,26 @@ class TrainConfig:
     max_iters: int = 0  # (int) stop each epoch after this many iterations (0 = full epoch); for tests
 
 
+KD_TERMS = ("hm", "box", "feat", "out")
+"""Distillation terms ``distill.kd`` may list: heatmap, box, feature (PKD), teacher-agnostic output."""
+
+
+@dataclass
+class DistillConfig:
+    """Knowledge distillation (``edgedet distill``): the teacher and the weight of each term (0 = off)."""
+
+    teacher: str = ""  # (str) teacher checkpoint (.pt) or run directory; "" = no distillation
+    kd: str = "auto"  # (str) auto (PAFNet teacher: hm,box,feat; anchor-based: out,feat) or a list of hm,box,feat,out
+    hm_weight: float = 7.0  # (float) heatmap KD on the teacher's sigmoid heatmap, weighted to its confident cells
+    box_weight: float = 2.5  # (float) GIoU vs the teacher's decoded boxes at its confident cells
+    box_min_score: float = 0.1  # (float) cells where the teacher's max class score is below this get no box KD
+    feat_weight: float = 6.0  # (float) PKD on neck maps of matching stride, per level, through 1x1 adapters
+    out_weight: float = 1.0  # (float) teacher detections rendered as soft TTF targets (anchor-based teachers)
+    out_blend: float = 0.5  # (float) teacher share of the heatmap target in the output term
+    out_score_thr: float = 0.3  # (float) teacher detections below this score are not rendered
+    warmup_iters: int = 200  # (int) every KD weight ramps linearly from 0 over these iterations
+
+
 @dataclass
 class RunConfig:
     """Everything a run needs; one of these is written to ``runs/<cmd>/<name>/config.yaml``."""
@@ -89,6 +109,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     project: str = "runs"  # (str) root of run directories
     name: str = ""  # (str) run name; "" = model name, made unique
 
@@ -120,6 +141,13 @@ def _size(v: Any) -> bool:
 def _multiscale(v: Any) -> bool:
     lo, hi = v
     return (lo, hi) == (0, 0) or (_size(lo) and _size(hi) and lo <= hi)
+
+
+def _kd_terms(v: Any) -> bool:
+    if v == "auto":
+        return True
+    items = [t.strip() for t in str(v).split(",")]
+    return bool(items) and all(t in KD_TERMS for t in items) and len(set(items)) == len(items)
 
 
 _DEVICE = re.compile(r"(cpu|mps|cuda(:\d+)?)?")
@@ -160,6 +188,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.nan_patience": _number(1),
     "train.eval_interval": _number(0),
     "train.max_iters": _number(0),
+    "distill.kd": (_kd_terms, f"'auto' or a comma-separated list of {', '.join(KD_TERMS)}"),
+    "distill.hm_weight": _number(0),
+    "distill.box_weight": _number(0),
+    "distill.box_min_score": _number(0, 1, hi_open=True),
+    "distill.feat_weight": _number(0),
+    "distill.out_weight": _number(0),
+    "distill.out_blend": _PROBABILITY,
+    "distill.out_score_thr": _number(0, 1, hi_open=True),
+    "distill.warmup_iters": _number(0),
 }
 
 

@@ -30,6 +30,7 @@ from edgedet.engine import dist
 from edgedet.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint, save_checkpoint
 from edgedet.engine.ema import ModelEMA
 from edgedet.engine.evaluator import STAT_KEYS, evaluate_predictor, format_metrics_table
+from edgedet.engine.hooks import TrainerHook, load_split_state, split_train_only
 from edgedet.engine.lr import lr_at
 from edgedet.engine.threads import apply_cpu_plan, plan_cpu
 
@@ -129,13 +130,15 @@ class Trainer:
         resume: a ``last.pt`` to continue from exactly; ``cfg`` must be the config it was saved with (see
             :func:`resume_config`) up to :data:`RESUME_MAY_CHANGE`.
         progress: show tqdm bars (rank 0 only).
+        hook: adds work around each step (distillation: :class:`edgedet.engine.hooks.TrainerHook`).
 
     Raises:
         ConfigError: a value out of range (before anything is loaded or written).
         CheckpointError: ``resume`` or ``model.pretrained`` is unreadable, untrusted, or does not match ``cfg``.
     """
 
-    def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: str | Path | None = None, progress: bool = True):
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: str | Path | None = None, progress: bool = True,
+                 hook: TrainerHook | None = None):
         from edgedet.data import load_dataset
         from edgedet.data.synth import ensure_synth
         from edgedet.models.zoo import build_model
@@ -169,12 +172,14 @@ class Trainer:
                 raise CheckpointError(f"model.pretrained: {e}") from None
         seed_everything(cfg.train.seed)
         self.model = build_model(cfg.model).to(self.device)
+        self.use_amp = cfg.train.amp and self.device.type == "cuda"
+        self.hook = hook or TrainerHook()
+        self.hook.attach(self)
         if self.distributed and cfg.train.sync_bn and self.device.type == "cuda":
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         dist.broadcast_parameters(self.model)
         self.optimizer = build_optimizer(self.model, cfg)
         self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema else None
-        self.use_amp = cfg.train.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         self.start_epoch, self.iteration, self.best_ap = 0, 0, -1.0
         if resume:
@@ -207,13 +212,13 @@ class Trainer:
             raise CheckpointError(f"{path} was trained on classes {state['class_names']}, but {self.cfg.data.path} "
                                   f"has {names}; resume on the run's dataset")
         try:
-            self.model.load_state_dict(state["model"])
+            load_split_state(self.model, state["model"], state.get("train_only"))
         except RuntimeError as e:  # e.g. a size mismatch: the first listed one says enough
             detail = [line.strip() for line in str(e).splitlines() if line.strip()][-1]
             raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({detail})") from None
         self.optimizer.load_state_dict(state["optimizer"])
         if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"], state.get("ema_updates", 0))
+            self.ema.load_state_dict({**state["ema"], **(state.get("ema_train_only") or {})}, state.get("ema_updates", 0))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = int(state["epoch"])
@@ -270,6 +275,7 @@ class Trainer:
         sums: dict[str, float] = {}
         bad_in_a_row, n_done = 0, 0
         bar = _progress(loader, n_iters, f"epoch {epoch + 1}/{cfg.train.epochs}", self.progress)
+        t0 = time.perf_counter()
         for i, (images, targets, _metas) in enumerate(bar):
             if i >= n_iters:
                 break
@@ -282,6 +288,7 @@ class Trainer:
             if hi > 0:
                 size = rng.choice(range(lo, hi + 1, 32))
                 images, targets = rescale_batch(images, targets, size)
+            self.hook.before_step(images, targets, self.iteration)
             loss_dict = self._step(images, targets)
             self.iteration += 1
             if loss_dict is None:
@@ -301,6 +308,7 @@ class Trainer:
                 bar.set_postfix({k.replace("loss_", ""): f"{v / n_done:.3f}" for k, v in sums.items()} | {"lr": f"{lr:.2e}"})
         out = {k: dist.all_reduce_mean(v / max(n_done, 1), self.device) for k, v in sums.items()}
         out["lr"] = self.optimizer.param_groups[0]["lr"]
+        out["iter_ms"] = round(1000 * (time.perf_counter() - t0) / max(n_done, 1), 1)  # data + step, without eval
         return out
 
     def _step(self, images: torch.Tensor, targets: list[dict[str, torch.Tensor]]) -> dict[str, float] | None:
@@ -338,9 +346,16 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------- bookkeeping
     def checkpoint_state(self, epoch: int) -> dict[str, Any]:
+        """``model`` and ``ema`` hold exactly the deployable detector; the hook's training-only modules (adapters)
+        are kept apart under ``train_only`` / ``ema_train_only`` for an exact resume."""
+        prefixes = self.hook.train_only_prefixes()
+        model, train_only = split_train_only(self.model.state_dict(), prefixes)
+        ema, ema_train_only = split_train_only(self.ema.state_dict(), prefixes) if self.ema is not None else (None, {})
         return {
-            "model": self.model.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "model": model,
+            "ema": ema,
+            "train_only": train_only,
+            "ema_train_only": ema_train_only,
             "ema_updates": self.ema.updates if self.ema is not None else 0,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.use_amp else {},
@@ -362,10 +377,15 @@ class Trainer:
         save_checkpoint(state, self.run_dir / "weights" / "last.pt")
         if metrics and ap >= self.best_ap:
             save_checkpoint(state, self.run_dir / "weights" / "best.pt")
-        row = {"epoch": epoch + 1, **losses, **{k: metrics.get(k, "") for k in STAT_KEYS}, "seconds": round(seconds, 2)}
+        row = {"epoch": epoch + 1, **losses, **{k: metrics.get(k, "") for k in STAT_KEYS}, "seconds": round(seconds, 2),
+               **self.hook.epoch_stats()}
         new = not self.metrics_path.exists()
+        fields = list(row)
+        if not new:  # a resumed run keeps its header (one written by an older edgedet may lack newer columns)
+            with open(self.metrics_path, newline="") as f:
+                fields = next(csv.reader(f), None) or fields
         with open(self.metrics_path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
+            writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore", restval="")
             if new:
                 writer.writeheader()
             writer.writerow(row)
@@ -380,6 +400,7 @@ class Trainer:
         save_sample_predictions(self.eval_model(), self.val_index, self.cfg.model.imgsz, self.device,
                                 self.run_dir / "samples.png")
         write_train_report(self.run_dir, self.cfg, metrics, self.best_ap)
+        self.hook.finish(self, metrics)
         if metrics:
             log.info("final metrics\n%s", format_metrics_table(metrics))
 

@@ -205,3 +205,17 @@ def test_loader_workers_and_threads_follow_the_cores(tiny_synth, tmp_path, monke
         assert sum("loader worker" in r.getMessage() for r in caplog.records) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_metrics_csv_keeps_an_older_header_on_resume(tiny_synth, tmp_path):
+    """A run written before a column existed (iter_ms) gets aligned rows, not shifted ones, after an upgrade."""
+    from edgedet.engine.evaluator import STAT_KEYS
+
+    run = tmp_path / "r"
+    run.mkdir()
+    old = ["epoch", "loss_hm", "loss_box", "lr", *STAT_KEYS, "seconds"]
+    (run / "metrics.csv").write_text(",".join(old) + "\n")
+    Trainer(tiny_config(tiny_synth, epochs=1), run, progress=False).fit()
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert list(rows[0]) == old and rows[0]["epoch"] == "1"
+    assert float(rows[0]["loss_hm"]) > 0 and float(rows[0]["seconds"]) > 0 and 0 <= float(rows[0]["AP"]) <= 1
