@@ -87,6 +87,23 @@ def cpu_temperature_c(root: Path = Path("/sys/class/thermal")) -> float | None:
     return max(temps) if temps else None
 
 
+def process_peak_rss_mb(status: Path = Path("/proc/self/status")) -> float | None:
+    """This process's own peak RSS in MB: ``VmHWM`` where Linux has it, else ``getrusage``.
+
+    ``getrusage``'s ``ru_maxrss`` survives ``execve``, so a worker started from a big parent (a test runner that
+    imported torch) would report the parent's peak; ``VmHWM`` belongs to the worker's own address space.
+    """
+    from edgedet.bench.timing import peak_rss_mb
+
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return peak_rss_mb()
+
+
 def is_emulated() -> bool:
     """True under qemu-user as benchmarks/device/arm64_board.sh starts it (QEMU_CPU set for every session)."""
     return bool(os.environ.get("QEMU_CPU") or os.environ.get("EDGEDET_EMULATED"))
@@ -133,7 +150,7 @@ def serve(model: str, threads: int, cores: str) -> None:
     """Load ``model``, answer ``ready``, then serve commands from stdin until ``close`` or end of input."""
     from edgedet import runtime
     from edgedet.bench.machine import cpu_model, load_average_1min
-    from edgedet.bench.timing import peak_rss_mb, time_calls
+    from edgedet.bench.timing import time_calls
     from edgedet.deploy.preprocess import preprocess_bgr
 
     chosen = resolve_cores(cores)
@@ -174,7 +191,7 @@ def serve(model: str, threads: int, cores: str) -> None:
             break
         else:
             _send({"error": f"unknown worker command {cmd!r}", "kind": "protocol"})
-    _send({"closed": True, "peak_rss_mb": peak_rss_mb(), "load_avg_1min": load_average_1min(),
+    _send({"closed": True, "peak_rss_mb": process_peak_rss_mb(), "load_avg_1min": load_average_1min(),
            "cpu_temp_c": cpu_temperature_c()})
 
 
