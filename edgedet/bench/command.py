@@ -7,6 +7,7 @@ package only runs exports and describes results.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from edgedet.bench.report import markdown_table, write_report
@@ -57,7 +58,7 @@ def run_bench(args: argparse.Namespace, *, images: list[Path], score: Scorer | N
         if args.accuracy:
             raise BenchError("--accuracy is not available on adb targets (the app's benchmark mode times only): "
                              "measure AP with `edgedet eval EXPORT_DIR` on the host")
-        target = AdbTarget(args.target, keep=args.keep)
+        target = AdbTarget(args.target, adb=os.environ.get("ADB", "adb"), keep=args.keep)
         results = target.benchmark(exports, threads=threads, warmup=args.warmup, runs=args.runs,
                                    cores=args.cores, cooldown_s=args.cooldown)
     else:
