@@ -46,6 +46,8 @@ _SHORT_SCHEDULE = ("--imgsz", "160", "--width", "0.25", "--images", "800", "--ep
 _LIBRA_CKPT = "runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt"
 _W05_CKPT = "runs/int8/train/pafnet_lite_w05_192_e14/weights/best.pt"
 
+_DEVICE_EXPORTS = tuple(f"runs/device/exports/{f}_{p}" for f in ("onnx", "tflite") for p in ("fp32", "int8"))
+
 # In run order: train_results makes the checkpoint two_stage reads.
 TOPICS: dict[str, Topic] = {
     "assign_memory": Topic(
@@ -70,6 +72,14 @@ TOPICS: dict[str, Topic] = {
         needs=(_W05_CKPT,),
         made_by="the `edgedet train` command of benchmarks/README.md (PAFNet-lite at width 0.5, 192 px) "
                 "with `--project runs/int8 --name pafnet_lite_w05_192_e14`"),
+    "device": Topic(
+        "`edgedet bench` of tiny exports on this host and on the emulated ARM64 board (parity, on-device AP)",
+        (("-m", "edgedet.cli", "bench", *_DEVICE_EXPORTS, "--threads", "1,2", "--warmup", "10", "--runs", "100",
+          "--accuracy", "--data", "runs/device/synth3", "--val-images", "8", "--out", "benchmarks/device/host.jsonl"),),
+        needs=(*_DEVICE_EXPORTS, "runs/device/synth3"),
+        made_by="the export and dataset steps of benchmarks/device/README.md",
+        note="the ARM64 run needs root: `benchmarks/device/arm64_board.sh up`, then the ssh command of "
+             "benchmarks/device/README.md"),
     "quickstart": Topic(
         "`edgedet quickstart`, tiny schedule: train, export every format, evaluate, report",
         (("-m", "edgedet.cli", "quickstart"),),
