@@ -42,15 +42,35 @@ def worker_command(python: str, model: str, threads: int, cores: str) -> list[st
     return [python, "-m", "edgedet.bench.worker", "--model", model, "--threads", str(threads), "--cores", cores]
 
 
-def shipped_files(export: Path) -> list[Path]:
-    """The files of an export directory that ship: ``edgedet.json`` and the model file(s) it needs."""
+X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
+
+
+def shipped_files(export: Path, arch: str | None = None) -> list[Path]:
+    """The files of an export directory that ship: ``edgedet.json`` and the model file(s) it needs.
+
+    A Paddle model is ``<stem>.pdmodel`` + ``<stem>.pdiparams``; every other format is one file, except that an
+    x86 device (``arch``) also gets a Paddle-Lite export's x86 ``.nb`` (``extra.x86_model_file``), which it runs.
+    """
     from edgedet.deploy.schema import METADATA_FILE, read_metadata
 
     meta = read_metadata(export)
     model = export / meta["model_file"]
-    # a Paddle model is <stem>.pdmodel + <stem>.pdiparams; every other format is one file
-    siblings = sorted(p for p in export.iterdir() if p.is_file() and p.stem == model.stem)
-    return [export / METADATA_FILE, *siblings]
+    files = sorted(p for p in export.iterdir() if p.is_file() and p.stem == model.stem)
+    x86 = meta.get("extra", {}).get("x86_model_file")
+    if x86 and arch in X86_MACHINES and (export / x86).is_file():
+        files.append(export / x86)
+    return [export / METADATA_FILE, *files]
+
+
+def check_architecture(export: Path, arch: str) -> None:
+    """A Paddle-Lite ``.nb`` is optimised for one architecture: refuse to send an x86 one to an ARM device."""
+    from edgedet.deploy.schema import read_metadata
+
+    meta = read_metadata(export)
+    x86 = meta.get("extra", {}).get("x86_model_file")
+    if meta["format"] == "paddle-lite" and arch not in X86_MACHINES and meta["model_file"] == x86:
+        raise BenchError(f"{export}: {x86} is a Paddle-Lite file optimised for x86 and the device is {arch}: "
+                         "point model_file at the ARM .nb (`edgedet export --format paddle-lite` writes model.nb)")
 
 
 def model_size_mb(export: Path) -> float:
@@ -170,8 +190,9 @@ class SshTarget:
         return proc
 
     # ---------------------------------------------------------------------------------------------- prepare
-    def check_device(self, formats: set[str]) -> dict:
-        """Probe the board's python, numpy, OpenCV and the runtime of every format; raise with the pip command."""
+    def check_device(self, exports: list[Path]) -> dict:
+        """Probe the board's python, numpy, OpenCV and the runtime of every export; raise with the fix."""
+        formats = {_format(e) for e in exports}
         proc = self.run(f"{self.python} -c {shlex.quote(PROBE)}", timeout=300)
         if proc.returncode == 127 or b"not found" in proc.stderr:
             raise BenchError(f"no {self.python} on {self.name}: install it there (Debian/Raspberry Pi OS: "
@@ -179,6 +200,8 @@ class SshTarget:
         if proc.returncode != 0:
             raise BenchError(f"{self.python} failed on {self.name}: {_last_line(proc.stderr.decode(errors='replace'))}")
         self.probe = probe = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        for export in exports:
+            check_architecture(export, probe["arch"])
         have = probe["modules"]
         need = [dist for mod, dist in (("numpy", "numpy"), ("cv2", "opencv-python-headless")) if not have[mod]]
         for fmt in sorted(formats):
@@ -191,8 +214,8 @@ class SshTarget:
         return probe
 
     def prepare(self, exports: list[Path], images: list[Path]) -> None:
-        self.check_device({_format(e) for e in exports})
-        tar = build_archive(exports, images)
+        self.check_device(exports)
+        tar = build_archive(exports, images, self.probe["arch"])
         need_mb = 2 * len(tar) / 2**20 + 1  # the tar and what it unpacks to
         if self.probe["free_mb"] < need_mb:
             raise BenchError(f"{self.name} has {self.probe['free_mb']:.0f} MB free in {self.probe['tmp']}, the "
@@ -260,7 +283,7 @@ def _image_name(i: int, path: Path) -> str:
     return f"{i:05d}{path.suffix.lower()}"
 
 
-def build_archive(exports: list[Path], images: list[Path]) -> bytes:
+def build_archive(exports: list[Path], images: list[Path], arch: str | None = None) -> bytes:
     """A gzipped tar: ``lib/edgedet`` (deploy, runtime, bench: no torch), ``models/<i>/``, ``images/<n>``."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -269,7 +292,7 @@ def build_archive(exports: list[Path], images: list[Path]) -> bytes:
             for f in sorted((PACKAGE_ROOT / package).rglob("*.py")):
                 tar.add(f, f"lib/edgedet/{f.relative_to(PACKAGE_ROOT).as_posix()}")
         for i, export in enumerate(exports):
-            for f in shipped_files(export):
+            for f in shipped_files(export, arch):
                 tar.add(f, f"models/{i}/{f.name}")
         for i, image in enumerate(images):
             tar.add(image, f"images/{_image_name(i, image)}")
