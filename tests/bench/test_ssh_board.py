@@ -79,3 +79,18 @@ def test_missing_runtime_prints_the_pip_command(board, tiny_onnx, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "(aarch64, Python 3.11" in err and "lacks paddlelite" in err
     assert "--platform manylinux2014_aarch64" in err
+
+
+def test_no_python_or_numpy_on_the_board_is_one_line(board, tiny_onnx):
+    from edgedet.bench.targets import BenchError, SshTarget
+
+    no_python = SshTarget(board, key=str(KEY), python="python3.99")
+    with pytest.raises(BenchError, match=r"no python3.99 on .*apt-get install python3"):
+        no_python.prepare([tiny_onnx], [])
+    # the board's wheels live in /opt/site: without it on the path, numpy, OpenCV and onnxruntime are missing
+    bare = SshTarget(board, key=str(KEY), python="env PYTHONPATH= python3")
+    with pytest.raises(BenchError, match=r"lacks numpy, opencv-python-headless, onnxruntime: run `python3 -m pip "
+                                         r"install numpy opencv-python-headless onnxruntime` on the device"):
+        bare.prepare([tiny_onnx], [])
+    for t in (no_python, bare):
+        t.close()
