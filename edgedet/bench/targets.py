@@ -11,6 +11,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -146,7 +147,7 @@ class SshTarget:
         self.key, self.keep, self.python = key, keep, python
         self._control = tempfile.mkdtemp(prefix="edgedet-ssh-")
         self._opts = ["-p", str(self.port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
-                      "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR",
+                      "-o", "LogLevel=ERROR",
                       "-o", "ControlMaster=auto", "-o", f"ControlPath={self._control}/cm", "-o", "ControlPersist=120"]
         if key:
             if not Path(key).is_file():
@@ -155,6 +156,8 @@ class SshTarget:
         if self.host in ("127.0.0.1", "localhost", "::1"):
             # a local board (the emulated one) gets a new host key whenever it is rebuilt
             self._opts += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+        else:
+            self._opts += ["-o", "StrictHostKeyChecking=accept-new"]
         self.remote_dir: str | None = None
         self.probe: dict = {}
 
@@ -258,6 +261,7 @@ class SshTarget:
             self._ssh(f"rm -rf {self.remote_dir}", timeout=120)
             self.remote_dir = None
         subprocess.run(["ssh", *self._opts, "-O", "exit", f"{self.user}@{self.host}"], capture_output=True)
+        shutil.rmtree(self._control, ignore_errors=True)
 
 
 def pip_command(dists: list[str], arch: str, python: str) -> str:
