@@ -267,6 +267,9 @@ class SshTarget:
 def pip_command(dists: list[str], arch: str, python: str) -> str:
     """The install command for ``dists`` on a device of architecture ``arch`` running Python ``python``."""
     on_device = f"run `python3 -m pip install {' '.join(dists)}` on the device"
+    if "paddlelite" in dists and arch not in X86_MACHINES:
+        return (f"PyPI has no {arch} paddlelite wheel: install Paddle-Lite's Python API built for the board "
+                "(Paddle-Lite releases), or benchmark its ONNX / TFLite exports there")
     if arch in ("aarch64", "arm64", "x86_64"):
         plat = "manylinux2014_aarch64" if arch != "x86_64" else "manylinux2014_x86_64"
         major_minor = "".join(python.split(".")[:2])

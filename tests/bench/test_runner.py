@@ -72,6 +72,7 @@ def test_pip_command_names_the_architecture():
     assert "python3 -m pip install onnxruntime" in cmd
     assert "--platform manylinux2014_aarch64 --python-version 3.11" in cmd and "--abi cp311" in cmd
     assert "armv7l" in pip_command(["onnxruntime"], "armv7l", "3.11.2")
+    assert "no aarch64 paddlelite wheel" in pip_command(["paddlelite"], "aarch64", "3.11.2")
 
 
 def test_compare_detections_and_max_abs_diff():
