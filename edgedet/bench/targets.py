@@ -242,7 +242,8 @@ class SshTarget:
         return [f"{self.remote_dir}/images/{n}" for n in self._image_names]
 
     def spawn(self, model: str, threads: int, cores: str) -> subprocess.Popen:
-        cmd = " ".join(shlex.quote(a) for a in worker_command(self.python, model, threads, cores))
+        # self.python may be a command line ("env X=1 python3"), the rest are quoted
+        cmd = " ".join([self.python, *(shlex.quote(a) for a in worker_command("", model, threads, cores)[1:])])
         # no exec: the shell reports how the worker ended (137 = killed), which ssh alone would not pass on
         remote = f"cd {self.remote_dir} && PYTHONPATH={self.remote_dir}/lib:$PYTHONPATH {cmd}; echo edgedet-worker-exit:$? >&2"
         return subprocess.Popen(["ssh", *self._opts, f"{self.user}@{self.host}", remote], stdin=subprocess.PIPE,

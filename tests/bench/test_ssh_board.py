@@ -94,3 +94,19 @@ def test_no_python_or_numpy_on_the_board_is_one_line(board, tiny_onnx):
         bare.prepare([tiny_onnx], [])
     for t in (no_python, bare):
         t.close()
+
+
+def test_worker_killed_on_the_board_is_one_line(board, tiny_onnx):
+    from edgedet.bench.runner import BenchSettings, run_on_target
+    from edgedet.bench.targets import BenchError, SshTarget
+
+    class KilledOnBoard(SshTarget):
+        """Runs a worker that SIGKILLs itself on the board, as the OOM killer would, through the real ssh path."""
+
+        def spawn(self, model, threads, cores):
+            self.python = "sh -c 'kill -9 $$' --"  # the worker's arguments follow, unused
+            return super().spawn(model, threads, cores)
+    target = KilledOnBoard(board, key=str(KEY))
+    with pytest.raises(BenchError, match=r"killed on ssh://.*out of memory\?\); try fewer --threads"):
+        run_on_target(target, [tiny_onnx], BenchSettings(warmup=0, runs=1), progress=False)
+    assert not list((ROOT / "tmp").glob("edgedet-bench-*"))  # cleaned up after the failure too
