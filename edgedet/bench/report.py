@@ -10,7 +10,7 @@ from pathlib import Path
 from edgedet.bench.result import BenchmarkResult
 
 COLUMNS = ("model", "format", "precision", "input", "threads", "p50 ms", "p95 ms", "mean ms", "init ms", "first ms",
-           "peak RSS MB", "size MB", "AP", "AP - host AP", "parity max abs diff", "emulated")
+           "peak RSS MB", "size MB", "AP", "AP - host AP", "parity max abs diff", "input max abs diff", "same detections", "emulated")
 
 
 def _fmt(v: float | None, spec: str) -> str:
@@ -22,7 +22,8 @@ def _row(r: BenchmarkResult) -> list[str]:
     return [Path(r.model).name, r.format or "", r.precision, f"{r.input_size[0]}x{r.input_size[1]}", str(r.threads),
             _fmt(lat.p50_ms, ".2f"), _fmt(lat.p95_ms, ".2f"), _fmt(lat.mean_ms, ".2f"), _fmt(r.init_ms, ".0f"),
             _fmt(r.first_ms, ".1f"), _fmt(r.peak_rss_mb, ".0f"), _fmt(r.model_size_mb, ".2f"), _fmt(r.ap, ".4f"),
-            _fmt(r.ap_delta, "+.4f"), _fmt(r.parity_max_abs_diff, ".1e"), "yes" if r.emulated else "no"]
+            _fmt(r.ap_delta, "+.4f"), _fmt(r.parity_max_abs_diff, ".1e"), _fmt(r.parity_input_max_abs_diff, ".1e"),
+            r.parity_detections or "", "yes" if r.emulated else "no"]
 
 
 def machines(results: list[BenchmarkResult]) -> list[str]:

@@ -47,7 +47,10 @@ class BenchmarkResult:
         load_avg_1min: the target's load average when the model was loaded (None where it has none).
         cpu_temp_c: the target's hottest thermal zone after the runs (None where it exposes none).
         ap_host: the host's AP for the same export file on the same images; ap_delta = ap - ap_host.
-        parity_max_abs_diff: max |target - host| over the raw outputs of the same input image (None: not compared).
+        parity_max_abs_diff: max |target - host| over the raw outputs for the host's preprocessed tensor of the first
+            accuracy image (the runtime alone; None: not compared).
+        parity_input_max_abs_diff: max |target - host| over that image's preprocessed tensor (the device's
+            OpenCV decode + letterbox against the host's).
         parity_detections: "same" when every image gave the same detections (labels equal, boxes and scores within
             1e-3) on the target and the host, else how many images differed.
     """
@@ -78,6 +81,7 @@ class BenchmarkResult:
     ap_host: float | None = None
     ap_delta: float | None = None
     parity_max_abs_diff: float | None = None
+    parity_input_max_abs_diff: float | None = None
     parity_detections: str | None = None
 
     def __post_init__(self) -> None:

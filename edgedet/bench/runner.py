@@ -185,7 +185,8 @@ class Outcome:
 
     records: list[BenchmarkResult] = field(default_factory=list)
     detections: list[dict | None] | None = None
-    raw: list[np.ndarray] | None = None
+    raw: list[np.ndarray] | None = None  # outputs for the host's tensor (on the host: its own)
+    input: np.ndarray | None = None  # the first image's tensor as this target preprocessed it
 
 
 def _timed_rounds(workers: list[Worker], settings: BenchSettings, rng: np.random.Generator,
@@ -217,8 +218,12 @@ def _record(w: Worker, threads: int, settings: BenchSettings, samples: list[floa
 
 
 def run_on_target(target: Target, exports: Sequence[Path], settings: BenchSettings, *,
-                  images: Sequence[Path] = (), progress: bool = True) -> list[Outcome]:
+                  images: Sequence[Path] = (), reference: Sequence[Outcome] = (), progress: bool = True
+                  ) -> list[Outcome]:
     """Benchmark ``exports`` on ``target``; with ``images``, also collect each export's detections on them.
+
+    With ``reference`` (the host's outcomes), the raw outputs are computed on the host's input tensors, so that
+    parity measures the runtime alone; the target's own tensor is kept to compare its preprocessing.
 
     The target is prepared (files shipped) once and closed (files removed) at the end, also on errors.
     """
@@ -237,6 +242,11 @@ def run_on_target(target: Target, exports: Sequence[Path], settings: BenchSettin
                     bar.update(0, f"predict {len(images)} images")
                     got = w.ask(cmd="predict", images=target.image_paths(), score_thr=settings.score_thr)
                     out.detections, out.raw = got["detections"], _decode_raw(got["raw_first"])
+                    out.input = _decode_raw([got["input_first"]])[0] if got["input_first"] else None
+                for w, out, ref in zip(workers, outcomes, reference):
+                    if ref.input is not None:
+                        x = {"shape": list(ref.input.shape), "b64": base64.b64encode(ref.input.tobytes()).decode()}
+                        out.raw = _decode_raw(w.ask(cmd="run", x=x)["outputs"])
             samples = _timed_rounds(workers, settings, rng, bar, threads)
             for w, s, out in zip(workers, samples, outcomes):
                 out.records.append(_record(w, threads, settings, s, w.close(), target))
@@ -256,11 +266,13 @@ def add_accuracy(outcomes: list[Outcome], host: list[Outcome], score: Scorer | N
         ap = score(o.detections) if score and o.detections is not None else None
         ap_host = score(h.detections) if score and h.detections is not None else None
         parity = max_abs_diff(o.raw, h.raw)
+        parity_input = max_abs_diff([o.input], [h.input]) if o.input is not None and h.input is not None else None
         same = compare_detections(o.detections, h.detections) if o.detections and h.detections else None
         for r in o.records:
             out.append(replace(r, ap=ap, ap_host=ap_host,
                                ap_delta=None if ap is None or ap_host is None else ap - ap_host,
-                               parity_max_abs_diff=parity, parity_detections=same))
+                               parity_max_abs_diff=parity, parity_input_max_abs_diff=parity_input,
+                               parity_detections=same))
     return out
 
 
@@ -269,14 +281,15 @@ def benchmark(exports: Sequence[Path], target: Target, settings: BenchSettings, 
     """Every record of ``exports`` on ``target``; with ``images``, AP on the target and parity with the host.
 
     On the host the target's own detections are the reference (``ap_delta`` 0); elsewhere the same images run
-    through this machine's runtime too (one thread, untimed).
+    through this machine's runtime first (one thread, untimed), and the target also runs the host's tensor of the
+    first image, so that parity separates the runtime from the device's image decoding and resizing.
     """
-    outcomes = run_on_target(target, exports, settings, images=images, progress=progress)
     if not images:
-        return [r for o in outcomes for r in o.records]
+        return [r for o in run_on_target(target, exports, settings, progress=progress) for r in o.records]
     if isinstance(target, HostTarget):
-        host = outcomes
+        outcomes = host = run_on_target(target, exports, settings, images=images, progress=progress)
     else:
         host = run_on_target(HostTarget(), exports, replace(settings, threads=(1,), warmup=0, runs=1, cooldown_s=0),
                              images=images, progress=False)
+        outcomes = run_on_target(target, exports, settings, images=images, reference=host, progress=progress)
     return add_accuracy(outcomes, host, score)

@@ -12,7 +12,9 @@ A separate process per export makes its peak resident memory its own. The protoc
 * ``{"cmd": "warmup", "n": W}`` -> ``{"done": true}`` after ``W`` untimed calls;
 * ``{"cmd": "time", "warmup": W, "runs": R}`` -> ``{"samples_ms": [...]}`` (``R`` timed calls after ``W`` untimed);
 * ``{"cmd": "predict", "images": [...], "score_thr": t}`` -> detections per image, and the raw outputs of the
-  first image (base64 float32) for parity;
+  first image and its preprocessed input (base64 float32) for parity;
+* ``{"cmd": "run", "x": {"shape", "b64"}}`` -> the raw outputs for exactly that input (the host's tensor:
+  parity of the runtime alone, whatever the device's OpenCV does to the pixels);
 * ``{"cmd": "close"}`` -> peak RSS, load average, CPU temperature; then it exits.
 
 A failure answers ``{"error": "...", "kind": "..."}`` and exits 3. Imports only the standard library, numpy,
@@ -127,6 +129,12 @@ def _encode(a) -> dict[str, Any]:
     return {"shape": list(a.shape), "b64": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
+def _decode(d: dict[str, Any]):
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(d["b64"]), np.float32).reshape(d["shape"])
+
+
 def _predict(predictor, images: list[str], score_thr: float) -> dict[str, Any]:
     import cv2
 
@@ -142,8 +150,9 @@ def _predict(predictor, images: list[str], score_thr: float) -> dict[str, Any]:
         dets.append({"boxes": d.boxes.astype(float).round(4).tolist(), "scores": d.scores.astype(float).tolist(),
                      "labels": d.labels.astype(int).tolist()})
         if raw is None:
-            raw = [_encode(o) for o in predictor.run(preprocess_bgr(image, predictor.imgsz)[0])]
-    return {"detections": dets, "raw_first": raw}
+            x = preprocess_bgr(image, predictor.imgsz)[0]
+            raw, first_input = [_encode(o) for o in predictor.run(x)], _encode(x)
+    return {"detections": dets, "raw_first": raw, "input_first": first_input if raw is not None else None}
 
 
 def serve(model: str, threads: int, cores: str) -> None:
@@ -187,6 +196,8 @@ def serve(model: str, threads: int, cores: str) -> None:
                                             runs=int(msg["runs"]))})
         elif cmd == "predict":
             _send(_predict(predictor, list(msg["images"]), float(msg["score_thr"])))
+        elif cmd == "run":
+            _send({"outputs": [_encode(o) for o in predictor.run(_decode(msg["x"]))]})
         elif cmd == "close":
             break
         else:

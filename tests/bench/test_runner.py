@@ -30,7 +30,7 @@ def test_host_bench_end_to_end(tiny_onnx, synth3, tmp_path, capsys):
     assert r.runtime_version and r.arch and r.core_mask
     # the host is its own reference: AP measured, no difference, identical detections and raw outputs
     assert r.ap is not None and r.ap == r.ap_host and r.ap_delta == 0.0
-    assert r.parity_max_abs_diff == 0.0 and r.parity_detections == "same"
+    assert r.parity_max_abs_diff == 0.0 and r.parity_input_max_abs_diff == 0.0 and r.parity_detections == "same"
     assert {p.name for p in report.iterdir()} == {"bench_report.md", "latency_vs_threads.png", "latency_vs_ap.png"}
     assert "| onnx_fp32 | onnx | fp32 | 96x96 | 2 |" in (report / "bench_report.md").read_text()
     assert "appended 4 record(s)" in capsys.readouterr().out
