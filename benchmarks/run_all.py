@@ -73,13 +73,17 @@ TOPICS: dict[str, Topic] = {
         made_by="the `edgedet train` command of benchmarks/README.md (PAFNet-lite at width 0.5, 192 px) "
                 "with `--project runs/int8 --name pafnet_lite_w05_192_e14`"),
     "device": Topic(
-        "`edgedet bench` of tiny exports on this host and on the emulated ARM64 board (parity, on-device AP)",
-        (("-m", "edgedet.cli", "bench", *_DEVICE_EXPORTS, "--threads", "1,2", "--warmup", "10", "--runs", "100",
-          "--accuracy", "--data", "runs/device/synth3", "--val-images", "8", "--out", "benchmarks/device/host.jsonl"),),
-        needs=(*_DEVICE_EXPORTS, "runs/device/synth3"),
-        made_by="the export and dataset steps of benchmarks/device/README.md",
-        note="the ARM64 run needs root: `benchmarks/device/arm64_board.sh up`, then the ssh command of "
-             "benchmarks/device/README.md"),
+        "`edgedet bench` of PAFNet-lite w0.25 exports on this host (latency, RSS, AP from the target's detections)",
+        (("-m", "edgedet.cli", "train", "--width", "0.25", "--imgsz", "96", "--epochs", "6", "--batch", "16",
+          "--threads", "1", "--project", "runs/device", "--name", "w025_96", "--quiet"),
+         ("-m", "edgedet.cli", "export", "runs/device/train/w025_96/weights/best.pt", "--format", "onnx,tflite",
+          "--precision", "fp32,int8", "--calib-n", "32", "--threads", "1", "--out", "runs/device/exports"),
+         ("-m", "edgedet.cli", "bench", *_DEVICE_EXPORTS, "--threads", "1,2", "--warmup", "10", "--runs", "100",
+          "--accuracy", "--val-images", "50", "--out", "benchmarks/device/host.jsonl", "--report",
+          "runs/device/report_host", "--quiet")),
+        note="delete benchmarks/device/host.jsonl first (bench appends); copy runs/device/report_host/*.png to "
+             "benchmarks/device/host_*.png; the ARM64 run needs root: `benchmarks/device/arm64_board.sh up`, "
+             "then the ssh command of benchmarks/device/README.md"),
     "quickstart": Topic(
         "`edgedet quickstart`, tiny schedule: train, export every format, evaluate, report",
         (("-m", "edgedet.cli", "quickstart"),),
