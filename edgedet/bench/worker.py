@@ -73,8 +73,9 @@ def resolve_cores(spec: str) -> list[int]:
     except ValueError:
         raise ValueError(f"--cores {spec!r}: use big, little, all or a hex mask such as f0") from None
     cores = [i for i in range(mask.bit_length()) if mask >> i & 1]
-    if not cores:
-        raise ValueError(f"--cores {spec!r} selects no core")
+    if not cores or not set(cores) <= set(groups["all"]):
+        raise ValueError(f"--cores {spec!r} selects cores {cores}, this device offers {groups['all']}: "
+                         "give a mask of those (taskset style, e.g. 3 = cores 0 and 1)")
     return cores
 
 

@@ -89,9 +89,13 @@ def test_compare_detections_and_max_abs_diff():
 
 def test_core_masks(tmp_path):
     cores = resolve_cores("all")
-    assert resolve_cores("3") == [0, 1] and resolve_cores("c0") == [6, 7]
+    assert resolve_cores("1") == [0]
+    if len(cores) >= 2:
+        assert resolve_cores("3") == [0, 1]
     with pytest.raises(ValueError, match="hex mask"):
         resolve_cores("fast")
+    with pytest.raises(ValueError, match=r"selects cores \[200\], this device offers"):
+        resolve_cores(hex(1 << 200))
     # a big.LITTLE phone: cpu0-1 at 1.8 GHz, cpu2-3 at 2.8 GHz (as sysfs shows them)
     for c, f in enumerate([1800000, 1800000, 2800000, 2800000]):
         (tmp_path / f"cpu{c}" / "cpufreq").mkdir(parents=True)
