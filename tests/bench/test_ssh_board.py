@@ -30,15 +30,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def board() -> str:
+def board():
     if not (ROOT / ".edgedet-built").is_file():
         pytest.skip(f"no cached ARM64 board root at {ROOT}: build it once with `{SCRIPT} up` (~8 min), then rerun")
     if os.geteuid() != 0:
         pytest.skip("the emulated ARM64 board needs root (chroot, mounts, binfmt)")
+    was_up = subprocess.run([str(SCRIPT), "status"], capture_output=True).returncode == 0
     proc = subprocess.run([str(SCRIPT), "up"], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"{SCRIPT} up failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return f"ssh://root@127.0.0.1:{PORT}"
+    yield f"ssh://root@127.0.0.1:{PORT}"
+    if not was_up:  # leave a board someone else started running
+        subprocess.run([str(SCRIPT), "down"], capture_output=True, timeout=120)
 
 
 def test_arm_parity_and_accuracy(board, tiny_onnx, synth3, tmp_path):
