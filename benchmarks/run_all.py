@@ -47,6 +47,8 @@ _LIBRA_CKPT = "runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt"
 _W05_CKPT = "runs/int8/train/pafnet_lite_w05_192_e14/weights/best.pt"
 _DISTILL_TEACHER = "runs/distill_bench/train-teacher/teacher_lite_w05/weights/last.pt"
 
+_DEVICE_EXPORTS = tuple(f"runs/device/exports/{f}_{p}" for f in ("onnx", "tflite") for p in ("fp32", "int8"))
+
 # In run order: train_results makes the checkpoint two_stage reads.
 TOPICS: dict[str, Topic] = {
     "assign_memory": Topic(
@@ -80,6 +82,18 @@ TOPICS: dict[str, Topic] = {
           "--max-iters", "120", "--set", "distill.warmup_iters=30", "--json", "benchmarks/distill/distill_proof.json"),),
         needs=(_DISTILL_TEACHER,),
         made_by="the `edgedet train-teacher` command of benchmarks/distill/README.md (PAFNet-lite width 0.5, 192 px)"),
+    "device": Topic(
+        "`edgedet bench` of PAFNet-lite w0.25 exports on this host (latency, RSS, AP from the target's detections)",
+        (("-m", "edgedet.cli", "train", "--width", "0.25", "--imgsz", "96", "--epochs", "6", "--batch", "16",
+          "--threads", "1", "--project", "runs/device", "--name", "w025_96", "--quiet"),
+         ("-m", "edgedet.cli", "export", "runs/device/train/w025_96/weights/best.pt", "--format", "onnx,tflite",
+          "--precision", "fp32,int8", "--calib-n", "32", "--threads", "1", "--out", "runs/device/exports"),
+         ("-m", "edgedet.cli", "bench", *_DEVICE_EXPORTS, "--threads", "1,2", "--warmup", "10", "--runs", "100",
+          "--accuracy", "--val-images", "50", "--out", "benchmarks/device/host.jsonl", "--report",
+          "runs/device/report_host", "--quiet")),
+        note="delete benchmarks/device/host.jsonl first (bench appends); copy runs/device/report_host/*.png to "
+             "benchmarks/device/host_*.png; the ARM64 run needs root: `benchmarks/device/arm64_board.sh up`, "
+             "then the ssh command of benchmarks/device/README.md"),
     "quickstart": Topic(
         "`edgedet quickstart`, tiny schedule: train, export every format, evaluate, report",
         (("-m", "edgedet.cli", "quickstart"),),

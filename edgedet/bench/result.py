@@ -39,7 +39,20 @@ class BenchmarkResult:
         peak_rss_mb: the process's peak resident memory after the runs.
         model_size_mb: size of the file(s) that ship.
         emulated: measured on an emulated board: never to be quoted as device speed.
-        ap: COCO AP@[.5:.95] (mAP) measured through this runtime on this target, when measured.
+        ap: COCO AP@[.5:.95] (mAP) measured through this runtime on this target, when measured (from the
+            detections the target produced, scored on the host by pycocotools).
+        format: the export format (``onnx``, ``tflite``, ``paddle``, ``paddle-lite``).
+        arch: the target's machine architecture (``x86_64``, ``aarch64``).
+        core_mask: the cores the run was pinned to, comma-separated indices.
+        load_avg_1min: the target's load average when the model was loaded (None where it has none).
+        cpu_temp_c: the target's hottest thermal zone after the runs (None where it exposes none).
+        ap_host: the host's AP for the same export file on the same images; ap_delta = ap - ap_host.
+        parity_max_abs_diff: max |target - host| over the raw outputs for the host's preprocessed tensor of the first
+            accuracy image (the runtime alone; None: not compared).
+        parity_input_max_abs_diff: max |target - host| over that image's preprocessed tensor (the device's
+            OpenCV decode + letterbox against the host's).
+        parity_detections: "same" when every image gave the same detections (labels equal, boxes and scores within
+            1e-3) on the target and the host, else how many images differed.
     """
 
     model: str
@@ -60,6 +73,16 @@ class BenchmarkResult:
     model_size_mb: float | None = None
     emulated: bool = False
     ap: float | None = None
+    format: str | None = None
+    arch: str | None = None
+    core_mask: str | None = None
+    load_avg_1min: float | None = None
+    cpu_temp_c: float | None = None
+    ap_host: float | None = None
+    ap_delta: float | None = None
+    parity_max_abs_diff: float | None = None
+    parity_input_max_abs_diff: float | None = None
+    parity_detections: str | None = None
 
     def __post_init__(self) -> None:
         if self.threads < 1:

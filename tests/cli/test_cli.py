@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edgedet.cli import NOT_YET, main
+from edgedet.cli import main
 
 
 def run_cli(*args):
@@ -25,12 +25,6 @@ def test_every_subcommand_help_explains_options():
         assert "--" in res.stdout and "default" in res.stdout, cmd
         if cmd != "quickstart":
             assert "--threads" in res.stdout, cmd
-
-
-@pytest.mark.parametrize("cmd", sorted(NOT_YET))
-def test_unbuilt_commands_say_so(cmd, capsys):
-    assert main([cmd]) == 2
-    assert "not built yet" in capsys.readouterr().err
 
 
 def test_unknown_command_suggests(capsys):
