@@ -6,6 +6,7 @@ import argparse
 import difflib
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -59,8 +60,8 @@ def _add_train_args(p: argparse.ArgumentParser, default_model: str) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=0.01 --set data.flip=0 (repeatable)")
     p.add_argument("--max-iters", type=int, metavar="N",
-                   help="a quick run of N iterations in all: one epoch of N batches, warmup scaled to N/10, single-scale "
-                        "input at --imgsz, then validation (a smoke test of a dataset or a config)")
+                   help="a quick run of N iterations in all (as few epochs as the dataset needs), warmup scaled to N/10, "
+                        "single-scale input at --imgsz, validation at the end (a smoke test of a dataset or a config)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -196,13 +197,29 @@ TRAIN_FLAGS = (("epochs", "train.epochs"), ("batch", "train.batch"), ("imgsz", "
                ("data", "data.path"))
 
 
-def smoke_run_overrides(max_iters: int, warmup_iters: int) -> list[str]:
-    """What ``--max-iters N`` means: one epoch of N iterations, warmup scaled to the run (N/10, at most the config's),
-    one input scale (multi-scale batches would change the cost of every iteration of a short run)."""
+def smoke_run_overrides(max_iters: int, warmup_iters: int, iters_per_epoch: int) -> list[str]:
+    """What ``--max-iters N`` means: N iterations in all (as few epochs as the dataset allows, each capped so the
+    total is N, rounded up to a multiple of the epochs), warmup scaled to the run (N/10, at most the config's),
+    validation only at the end, one input scale (multi-scale batches would change the cost of every iteration)."""
     if max_iters < 1:
         raise CLIError(f"--max-iters {max_iters} is not allowed: it must be >= 1")
-    return ["train.epochs=1", f"train.max_iters={max_iters}",
-            f"train.warmup_iters={min(warmup_iters, max(1, max_iters // 10))}", "data.multiscale=[0,0]"]
+    epochs = math.ceil(max_iters / max(iters_per_epoch, 1))
+    return [f"train.epochs={epochs}", f"train.max_iters={math.ceil(max_iters / epochs)}",
+            f"train.warmup_iters={min(warmup_iters, max(1, max_iters // 10))}", "train.eval_interval=0",
+            "data.multiscale=[0,0]"]
+
+
+def _apply_max_iters(args: argparse.Namespace, cfg, overrides: list[str]):
+    """``cfg`` resolved again with :func:`smoke_run_overrides` first when ``--max-iters`` is given."""
+    if args.max_iters is None:
+        return cfg
+    from edgedet.config import resolve
+    from edgedet.data import load_dataset
+    from edgedet.data.synth import ensure_synth
+
+    images = len(load_dataset(cfg.data.path or str(ensure_synth()), cfg.data.train_split).images)
+    smoke = smoke_run_overrides(args.max_iters, cfg.train.warmup_iters, math.ceil(images / max(cfg.train.batch, 1)))
+    return resolve(args.model or args.default_model, smoke + overrides)  # what the user typed wins
 
 
 def _train_overrides(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -251,9 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = resolve(args.model or args.default_model, overrides)
         if cfg.distill.teacher:
             raise CLIError(f"distill.teacher is set: distil with `edgedet distill --teacher {cfg.distill.teacher}`")
-        if args.max_iters is not None:
-            smoke = smoke_run_overrides(args.max_iters, cfg.train.warmup_iters)
-            cfg = resolve(args.model or args.default_model, smoke + overrides)  # what the user typed wins
+        cfg = _apply_max_iters(args, cfg, overrides)
         cfg.project, cfg.name = args.project or "runs", args.name
         run_dir = unique_run_dir(cfg.project, args.command, cfg.name or cfg.model.name)
     t0 = time.perf_counter()
@@ -293,9 +308,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         overrides, _ = _train_overrides(args)
         overrides += [f"distill.teacher={Path(args.teacher).resolve()}"] + ([f"distill.kd={args.kd}"] if args.kd else [])
         cfg = resolve(args.model or args.default_model, overrides)
-        if args.max_iters is not None:
-            smoke = smoke_run_overrides(args.max_iters, cfg.train.warmup_iters)
-            cfg = resolve(args.model or args.default_model, smoke + overrides)  # what the user typed wins
+        cfg = _apply_max_iters(args, cfg, overrides)
         cfg.project, cfg.name = args.project or "runs", args.name
         run_dir = unique_run_dir(cfg.project, "distill", cfg.name or cfg.model.name)
     t0 = time.perf_counter()

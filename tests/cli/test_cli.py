@@ -304,16 +304,26 @@ def test_max_iters_is_a_smoke_run_with_a_scaled_schedule_and_a_summary_line(tiny
 
     import yaml
 
+    # 24 training images at batch 4: 6 iterations an epoch, so 8 iterations take 2 epochs of 4
     assert main(["train", "--data", str(tiny_synth), "--width", "0.25", "--imgsz", "64", "--batch", "4",
-                 "--max-iters", "3", "--project", str(tmp_path), "--quiet", "--set", "data.workers=0"]) == 0
+                 "--max-iters", "8", "--project", str(tmp_path), "--quiet", "--set", "data.workers=0"]) == 0
     run = tmp_path / "train/pafnet_lite_mbv3"
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    assert (cfg["train"]["epochs"], cfg["train"]["max_iters"], cfg["train"]["warmup_iters"]) == (1, 3, 1)
+    assert (cfg["train"]["epochs"], cfg["train"]["max_iters"], cfg["train"]["warmup_iters"]) == (2, 4, 1)
+    assert cfg["train"]["eval_interval"] == 0
     assert cfg["data"]["multiscale"] == [0, 0] and cfg["model"]["imgsz"] == 64
-    metrics = (run / "metrics.csv").read_text().splitlines()
-    assert len(metrics) == 2  # header + one epoch
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3  # header + two epochs
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert re.fullmatch(rf"done in \dm\d\ds: 3 iterations, best AP \d\.\d{{4}}, run {re.escape(str(run))}; "
+    assert re.fullmatch(rf"done in \dm\d\ds: 8 iterations, best AP \d\.\d{{4}}, run {re.escape(str(run))}; "
                         rf"next: edgedet export {re.escape(str(run / 'weights/best.pt'))} --format onnx .*", last), last
     assert main(["train", "--resume", str(run / "weights/last.pt"), "--max-iters", "2"]) == 2
     assert "drop --max-iters" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("n, per_epoch, epochs, cap", [(3, 6, 1, 3), (200, 50, 4, 50), (120, 50, 3, 40), (7, 1, 7, 1)])
+def test_max_iters_splits_into_the_fewest_epochs(n, per_epoch, epochs, cap):
+    from edgedet.cli import smoke_run_overrides
+
+    got = smoke_run_overrides(n, 500, per_epoch)
+    assert got[:2] == [f"train.epochs={epochs}", f"train.max_iters={cap}"] and epochs * cap >= n
+    assert got[2] == f"train.warmup_iters={max(1, n // 10)}"
