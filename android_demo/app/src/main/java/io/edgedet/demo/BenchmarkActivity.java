@@ -108,6 +108,7 @@ public class BenchmarkActivity extends Activity {
             run.firstMs = (t2 - t1) / 1e6;
             run.peakRssMb = peakRssMb();
             run.modelSizeMb = files.modelBytes / 1e6;
+            run.arch = System.getProperty("os.arch");
             run.emulated = Build.FINGERPRINT.contains("generic") || Build.HARDWARE.contains("ranchu")
                     || Build.HARDWARE.contains("goldfish");
             String record = BenchRecord.toJson(run, samples);

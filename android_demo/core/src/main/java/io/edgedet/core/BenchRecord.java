@@ -68,6 +68,14 @@ public final class BenchRecord {
         public Double peakRssMb;
         public Double modelSizeMb;
         public boolean emulated;
+        /** Export format, always "tflite" in the app. */
+        public String format = "tflite";
+        /** The device's machine architecture (os.arch, e.g. aarch64). */
+        public String arch;
+        /** The cores the run was pinned to, comma-separated indices (null: not pinned). */
+        public String coreMask;
+        public Double loadAvg1min;
+        public Double cpuTempC;
     }
 
     /** The record as one line of JSON, keys in {@code BenchmarkResult} field order. */
@@ -92,6 +100,16 @@ public final class BenchRecord {
         d.put("model_size_mb", r.modelSizeMb);
         d.put("emulated", r.emulated);
         d.put("ap", null);
+        d.put("format", r.format);
+        d.put("arch", r.arch);
+        d.put("core_mask", r.coreMask);
+        d.put("load_avg_1min", r.loadAvg1min);
+        d.put("cpu_temp_c", r.cpuTempC);
+        // accuracy and parity are measured on the host from pulled detections, never by the app
+        for (String key : new String[] {"ap_host", "ap_delta", "parity_max_abs_diff", "parity_input_max_abs_diff",
+                "parity_detections"}) {
+            d.put(key, null);
+        }
         return Json.write(d);
     }
 }

@@ -138,6 +138,11 @@ public class FixtureTest {
         run.peakRssMb = r.number("peak_rss_mb");
         run.modelSizeMb = r.number("model_size_mb");
         run.emulated = r.bool("emulated", true);
+        run.format = r.string("format");
+        run.arch = r.string("arch");
+        run.coreMask = r.string("core_mask");
+        run.loadAvg1min = r.number("load_avg_1min");
+        run.cpuTempC = r.number("cpu_temp_c");
         String line = BenchRecord.toJson(run, c.numbers("samples_ms"));
         java.nio.file.Files.write(new File(dir, "from_java.json").toPath(),
                 line.getBytes(java.nio.charset.StandardCharsets.UTF_8));
