@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imgsz", type=int, help="input size, a multiple of 32 (default: the checkpoint's)")
     p.add_argument("--threads", type=int, help=THREADS_HELP)
     p.add_argument("--out", help="output directory (default: runs/export/<name>)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="convert again even when the same weights were exported with the same settings before (a "
+                        "cached conversion is reused from ~/.cache/edgedet/export; parity is checked either way)")
     p.add_argument("--verbose", action="store_true",
                    help="show the converters' own output (by default it goes to OUT/export.log, printed only on failure)")
     p.add_argument("--android", metavar="ASSETS_DIR", help="also copy the TFLite export (the first --precision) to "

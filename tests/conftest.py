@@ -16,6 +16,8 @@ def _one_thread():
     # trainer's CPU plan and the CLI subprocesses honour OMP_NUM_THREADS (edgedet.engine.threads)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
+    # every export test runs the real converter; tests/export/test_cache.py turns the cache on in its own folder
+    os.environ["EDGEDET_EXPORT_CACHE"] = "0"
 
 
 @pytest.fixture(scope="session")

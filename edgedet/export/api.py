@@ -32,7 +32,8 @@ from torch import nn
 
 from edgedet.deploy.decode_spec import as_decode_spec
 from edgedet.deploy.preprocess import preprocess_bgr
-from edgedet.deploy.schema import write_metadata
+from edgedet.deploy.schema import file_sha256, write_metadata
+from edgedet.export import cache as export_cache
 from edgedet.export.calib import describe_source, load_calibration_images, load_images_bgr
 from edgedet.export.console import converter_output_to
 from edgedet.export.context import ExportArtifact, ExportContext
@@ -59,6 +60,7 @@ class ExportResult:
     model_path: Path
     metadata: dict[str, Any]
     parity: dict[str, Any]
+    cached: bool = False  # the converted file came from edgedet.export.cache (parity was checked again)
 
 
 def _export_tflite(ctx: ExportContext) -> ExportArtifact:
@@ -157,6 +159,7 @@ def export(
     threads: int = 1,
     parity_images: Sequence[np.ndarray | Path] | None = None,
     log_file: Path | None = None,
+    use_cache: bool = True,
     on_pair_done: Callable[[ExportResult, float], None] | None = None,
 ) -> list[ExportResult]:
     """Export ``model`` to every requested format x precision under ``out_dir/<fmt>_<precision>/``.
@@ -175,6 +178,8 @@ def export(
         parity_images: BGR images or paths for the parity check (default: 4 calibration images, else synthetic).
         log_file: where the converters' own output goes (their stdout / stderr, C++ and subprocesses included;
             :mod:`edgedet.export.console`); None leaves it on the terminal.
+        use_cache: reuse a converted file of the same weights, pair, size, classes, calibration and edgedet code
+            from :mod:`edgedet.export.cache` (``EDGEDET_EXPORT_CACHE=0`` turns it off everywhere).
         on_pair_done: called with each pair's result and its seconds as soon as the pair is written and checked.
 
     Returns:
@@ -198,6 +203,8 @@ def export(
     shapes = _trace_outputs(graph, example)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    model_sha = export_cache.model_digest(model) if use_cache and export_cache.enabled() else None
+    src_sha = file_sha256(source_ckpt) if source_ckpt else None
     results, cache = [], {}
     with tempfile.TemporaryDirectory(prefix="edgedet_export_") as work:
         for fmt, prec in pairs:
@@ -211,12 +218,22 @@ def export(
                 source_ckpt=Path(source_ckpt) if source_ckpt else None, _onnx_cache=cache,
             )
             t0 = time.perf_counter()
+            key = export_cache.entry_key(
+                model_sha=model_sha, fmt=fmt, precision=prec, imgsz=imgsz, class_names=list(class_names),
+                model_name=model_name, source_ckpt_sha=src_sha, calib=calib if prec == "int8" else None,
+            ) if model_sha else None
             with converter_output_to(log_file):
-                artifact = FORMAT_EXPORTERS[fmt](ctx)
-                write_metadata(pair_dir, artifact.metadata)
+                meta = export_cache.restore(key, pair_dir) if key else None
+                if meta is None:
+                    artifact = FORMAT_EXPORTERS[fmt](ctx)
+                    write_metadata(pair_dir, artifact.metadata)
+                    if key:
+                        export_cache.store(key, pair_dir)
+                else:
+                    artifact = ExportArtifact(meta["model_file"], meta)
                 parity = check_parity(model, pair_dir, parity_images, threads=threads)
             results.append(ExportResult(fmt, prec, pair_dir, pair_dir / artifact.model_file, artifact.metadata,
-                                        parity))
+                                        parity, cached=meta is not None))
             if on_pair_done is not None:
                 on_pair_done(results[-1], time.perf_counter() - t0)
     return results

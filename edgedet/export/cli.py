@@ -87,7 +87,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         results = export(model, formats=formats, precisions=precisions, imgsz=imgsz, out_dir=out, class_names=names,
                          model_name=model_name, calib_images=calib, calib_n=args.calib_n, source_ckpt=src,
-                         log_file=log, on_pair_done=_print_pair)
+                         log_file=log, use_cache=not args.no_cache, on_pair_done=_print_pair)
     except Exception:
         if log is not None and log_tail(log):
             print(f"the converter's last lines (all of them: {log}):\n{log_tail(log)}", file=sys.stderr, flush=True)
@@ -106,4 +106,6 @@ def _print_pair(r, seconds: float) -> None:
     size = sum(f.stat().st_size for f in r.dir.iterdir() if f.is_file() and f.suffix not in (".json",)) / 1e6
     ok = {"pass": "pass", "FAIL": "FAIL"}.get(r.parity.get("verdict"), "report")  # int8/fp16: not gated
     diff = r.parity.get("max_abs_diff", float("nan"))
-    print(f"{r.format:<12}{r.precision:<10}{seconds:>7.1f}{size:>9.2f}  {ok:<8}{diff:>11.2e}  {r.model_path}", flush=True)
+    cached = "  (cached conversion)" if r.cached else ""
+    print(f"{r.format:<12}{r.precision:<10}{seconds:>7.1f}{size:>9.2f}  {ok:<8}{diff:>11.2e}  {r.model_path}{cached}",
+          flush=True)
