@@ -26,6 +26,9 @@ class ModelConfig:
     width: float = 1.0  # (float) channel multiplier; < 1 builds reduced-width models for CPU tests
     imgsz: int = 320  # (int) square input side in pixels (letterboxed)
     assigner: str = ""  # (str) label assigner for dense heads; "" = the preset's own
+    # (str) RetinaNet-style heads (RetinaNet, NoisyAnchor, Libra): "" = none, the paper's; "gn" = GroupNorm in
+    # both towers, as torchvision's RetinaNet v2: needed to learn from scratch at small width (no pretrained weights)
+    head_norm: str = ""
     ags: bool = True  # (bool) PAFNet: attention-guided box-loss weighting
     dcn: bool = True  # (bool) PAFNet-R*/ResNet: DCNv2 in the later stages
     frozen_stages: int = -1  # (int) ResNet: stem + this many stages frozen; -1 = none (no pretrained weights ship)
@@ -159,6 +162,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.width": _number(0, 4, lo_open=True),
     "model.imgsz": (_size, "a multiple of 32 from 32 to 4096"),
     "model.frozen_stages": _number(-1),
+    "model.head_norm": _one_of("", "gn"),
     "data.multiscale": (_multiscale, "[0, 0] (off) or [min, max], multiples of 32 from 32 to 4096, min <= max"),
     "data.flip": _PROBABILITY,
     "data.expand": _PROBABILITY,

@@ -142,7 +142,7 @@ def resnet_backbone(depth: int, width: float, frozen_stages: int) -> nn.Module:
 
 
 def _dense(criterion: DenseCriterion, *, depth: int, num_classes: int, width: float, imgsz: int, frozen_stages: int,
-           atss_style: bool, bfp: bool = False) -> DenseDetector:
+           atss_style: bool, bfp: bool = False, head_norm: str = "") -> DenseDetector:
     """ResNet + FPN P3-P7 (+ BFP) and a RetinaNet head (9 anchors) or, ``atss_style``, an ATSS head (1 anchor,
     P6 from P5, GroupNorm, the criterion's quality branch)."""
     backbone = resnet_backbone(depth, width, frozen_stages)
@@ -158,19 +158,19 @@ def _dense(criterion: DenseCriterion, *, depth: int, num_classes: int, width: fl
     else:
         priors = retinanet_anchors()
         head = RetinaHead(num_classes=num_classes, in_channels=ch, feat_channels=ch,
-                          num_anchors=priors.num_base_priors, stacked_convs=4)
+                          num_anchors=priors.num_base_priors, stacked_convs=4, norm=head_norm)
         coder = DeltaXYWHCoder()
     return DenseDetector(backbone=backbone, neck=neck, head=head, prior_generator=priors, coder=coder,
                          criterion=criterion, num_classes=num_classes, imgsz=imgsz)
 
 
 def retinanet(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 640, assigner: str = "",
-              frozen_stages: int = -1) -> DenseDetector:
+              frozen_stages: int = -1, head_norm: str = "") -> DenseDetector:
     """RetinaNet: ResNet + FPN P3-P7 (P6 from C5), 9 anchors, max-IoU 0.5/0.4, focal + L1 on deltas."""
     criterion = DenseCriterion(assigner=_assigner(assigner, ASSIGNERS["max_iou"]), cls_loss=FocalClassification(),
                                box_loss=L1BoxLoss())
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
-                  frozen_stages=frozen_stages, atss_style=False)
+                  frozen_stages=frozen_stages, atss_style=False, head_norm=head_norm)
 
 
 def atss(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 640, assigner: str = "",
@@ -194,7 +194,7 @@ def dynamic_atss(num_classes: int, *, depth: int = 50, vfl: bool = False, width:
 
 
 def noisy_anchor_retinanet(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 640,
-                           assigner: str = "", frozen_stages: int = -1) -> DenseDetector:
+                           assigner: str = "", frozen_stages: int = -1, head_norm: str = "") -> DenseDetector:
     """RetinaNet + NoisyAnchor: top-30 candidates, cleanliness soft labels (alpha .75), re-weights, soft focal
     (alpha .5), EMA normaliser (init 100, momentum .9)."""
     # N = 30 as in the paper's R50 configs: on small inputs (~100 px) a larger N makes most anchors of an object
@@ -203,16 +203,16 @@ def noisy_anchor_retinanet(num_classes: int, *, depth: int = 50, width: float = 
                                cls_loss=FocalClassification(alpha=0.5), box_loss=L1BoxLoss(),
                                normalizer=EMANormalizer(init=100.0, momentum=0.9))
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
-                  frozen_stages=frozen_stages, atss_style=False)
+                  frozen_stages=frozen_stages, atss_style=False, head_norm=head_norm)
 
 
 def libra_retinanet(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 640, assigner: str = "",
-                    frozen_stages: int = -1) -> DenseDetector:
+                    frozen_stages: int = -1, head_norm: str = "") -> DenseDetector:
     """Libra RetinaNet: RetinaNet + balanced feature pyramid (refine level 1) + balanced L1 (beta 0.11)."""
     criterion = DenseCriterion(assigner=_assigner(assigner, ASSIGNERS["max_iou"]), cls_loss=FocalClassification(),
                                box_loss=BalancedL1BoxLoss(beta=0.11))
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
-                  frozen_stages=frozen_stages, atss_style=False, bfp=True)
+                  frozen_stages=frozen_stages, atss_style=False, bfp=True, head_norm=head_norm)
 
 
 # --- two-stage ------------------------------------------------------------------------------------------------

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from edgedet.models.heads.retina import prior_prob_bias
+from edgedet.models.heads.retina import gn_groups, prior_prob_bias
 
 __all__ = ["QUALITY_BRANCHES", "ATSSHead", "Scale"]
 
@@ -24,11 +23,6 @@ class Scale(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.scale
-
-
-def _gn_groups(channels: int, preferred: int = 32) -> int:
-    """Up to ``preferred`` groups of at least 2 channels (a 1-channel group on a 1x1 map has no statistics)."""
-    return math.gcd(channels, max(1, min(preferred, channels // 2)))
 
 
 class ATSSHead(nn.Module):
@@ -54,7 +48,7 @@ class ATSSHead(nn.Module):
             layers: list[nn.Module] = []
             for i in range(stacked_convs):
                 layers += [nn.Conv2d(in_channels if i == 0 else feat_channels, feat_channels, 3, padding=1, bias=False),
-                           nn.GroupNorm(_gn_groups(feat_channels), feat_channels), nn.ReLU(inplace=True)]
+                           nn.GroupNorm(gn_groups(feat_channels), feat_channels), nn.ReLU(inplace=True)]
             return nn.Sequential(*layers)
 
         self.cls_tower, self.reg_tower = tower(), tower()
