@@ -26,6 +26,7 @@ class ModelConfig:
     width: float = 1.0  # (float) channel multiplier; < 1 builds reduced-width models for CPU tests
     imgsz: int = 320  # (int) square input side in pixels (letterboxed)
     assigner: str = ""  # (str) label assigner for dense heads; "" = the preset's own
+    box_loss: str = ""  # (str) RetinaNet box loss on deltas: "" = the preset's own (smooth_l1), smooth_l1 | l1
     ags: bool = True  # (bool) PAFNet: attention-guided box-loss weighting
     dcn: bool = True  # (bool) PAFNet-R*/ResNet: DCNv2 in the later stages
     frozen_stages: int = -1  # (int) ResNet: stem + this many stages frozen; -1 = none (no pretrained weights ship)

@@ -3,8 +3,9 @@ import torch
 
 from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
 from edgedet.deploy.decode_spec import AnchorDeltasSpec
-from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, VarifocalClassification
-from edgedet.models.zoo import PRESETS
+from edgedet.config import resolve
+from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, L1BoxLoss, SmoothL1BoxLoss, VarifocalClassification
+from edgedet.models.zoo import PRESETS, build_model
 from edgedet.structures.priors import feat_sizes_for_input
 
 torch.set_num_threads(1)
@@ -71,7 +72,7 @@ def test_perfect_outputs_give_zero_box_loss_and_decode_to_gt(name):
     reg[pos.b, pos.p] = model.coder.encode(priors[pos.p], pos.boxes)
     perfect = (cls, reg) + ((torch.full_like(out[2], 20.0),) if len(out) > 2 else ())
     model.train()
-    if name == "retinanet_r18_fpn":  # L1 on deltas: exactly 0; focal: ~0
+    if name == "retinanet_r18_fpn":  # smooth L1 on deltas: exactly 0; focal: ~0
         losses = model.loss(perfect, TARGETS[:1])
         assert float(losses["loss_box"].detach()) < 1e-5 and float(losses["loss_cls"].detach()) < 1e-5
     dets = model.postprocess(perfect, score_thr=0.5)[0]
@@ -118,6 +119,19 @@ def test_preset_defaults():
     assert isinstance(_tiny("atss_r18_fpn").criterion.assigner, ATSSAssigner)
     assert isinstance(_tiny("dynamic_atss_vfl_r18_fpn").criterion.cls_loss, VarifocalClassification)
     assert isinstance(_tiny("libra_retinanet_r18_fpn").criterion.box_loss, BalancedL1BoxLoss)
+
+
+def test_retinanet_box_loss_is_smooth_l1_and_l1_is_selectable_from_config():
+    cfg = resolve("retinanet_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64"])
+    assert cfg.model.box_loss == "smooth_l1"  # the YAML names it
+    box = build_model(cfg.model).criterion.box_loss
+    assert type(box) is SmoothL1BoxLoss and box.beta == 0.11  # the paper's beta
+    assert type(_tiny("retinanet_r18_fpn").criterion.box_loss) is SmoothL1BoxLoss  # "" = the preset's own
+    cfg = resolve("retinanet_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64",
+                                        "model.box_loss=l1"])
+    assert type(build_model(cfg.model).criterion.box_loss) is L1BoxLoss
+    with pytest.raises(ValueError, match="Unknown box loss 'l2'. Available: smooth_l1, l1"):
+        PRESETS["retinanet_r18_fpn"](3, width=0.25, imgsz=64, box_loss="l2")
 
 
 def test_r50_parameter_counts_match_published():
