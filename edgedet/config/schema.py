@@ -27,6 +27,7 @@ class ModelConfig:
     imgsz: int = 320  # (int) square input side in pixels (letterboxed)
     assigner: str = ""  # (str) label assigner for dense heads; "" = the preset's own
     box_loss: str = ""  # (str) RetinaNet box loss on deltas: "" = the preset's own (smooth_l1), smooth_l1 | l1
+    pred_iou_ratio: float = 0.5  # (float) Dynamic ATSS: predicted IoU's share of the combined IoU (0.5 = the paper)
     ags: bool = True  # (bool) PAFNet: attention-guided box-loss weighting
     dcn: bool = True  # (bool) PAFNet-R*/ResNet: DCNv2 in the later stages
     frozen_stages: int = -1  # (int) ResNet: stem + this many stages frozen; -1 = none (no pretrained weights ship)
@@ -160,6 +161,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.width": _number(0, 4, lo_open=True),
     "model.imgsz": (_size, "a multiple of 32 from 32 to 4096"),
     "model.frozen_stages": _number(-1),
+    "model.pred_iou_ratio": _PROBABILITY,
     "data.multiscale": (_multiscale, "[0, 0] (off) or [min, max], multiples of 32 from 32 to 4096, min <= max"),
     "data.flip": _PROBABILITY,
     "data.expand": _PROBABILITY,

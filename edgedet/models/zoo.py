@@ -200,11 +200,13 @@ def atss(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 
 
 
 def dynamic_atss(num_classes: int, *, depth: int = 50, vfl: bool = False, width: float = 1.0, imgsz: int = 640,
-                 assigner: str = "", frozen_stages: int = -1) -> DenseDetector:
-    """Dynamic ATSS: ATSS with combined predicted + anchor IoU assignment, QFL (``vfl``: the varifocal loss),
-    an IoU branch, GIoU(2) weighted by the IoU target."""
+                 assigner: str = "", pred_iou_ratio: float = 0.5, frozen_stages: int = -1) -> DenseDetector:
+    """Dynamic ATSS: ATSS with combined predicted + anchor IoU assignment (``pred_iou_ratio``: the predicted
+    IoU's share, 0.5 = the paper's sum), QFL (``vfl``: the varifocal loss), an IoU branch, GIoU(2) weighted by the
+    IoU target; scores ``sqrt(cls * iou)`` of the pairs whose class probability passes the threshold."""
     cls_loss = VarifocalClassification() if vfl else QualityFocalClassification()
-    criterion = DenseCriterion(assigner=_assigner(assigner, lambda: DynamicATSSAssigner(9)), cls_loss=cls_loss,
+    own = partial(DynamicATSSAssigner, 9, pred_iou_ratio=pred_iou_ratio)
+    criterion = DenseCriterion(assigner=_assigner(assigner, own), cls_loss=cls_loss,
                                box_loss=GIoUBoxLoss(weight=2.0, quality_weighted=True), quality=IoUTarget())
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
                   frozen_stages=frozen_stages, atss_style=True)

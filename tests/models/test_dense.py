@@ -90,6 +90,36 @@ def test_postprocess_limits_and_predict():
     assert all(float(d["boxes"].min()) >= 0 and float(d["boxes"].max()) <= 64 for d in dets)
 
 
+def test_dynamic_atss_scores_sqrt_cls_iou_where_cls_passes():
+    model = _tiny("dynamic_atss_r18_fpn").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    logit = lambda p: float(torch.logit(torch.tensor(p, dtype=torch.float64)))  # noqa: E731
+    cls = torch.full_like(out[0], -30.0)
+    qual = torch.full_like(out[2], -30.0)
+    # three stride-8 priors (centres 0: (4, 4), 27: (28, 28), 63: (60, 60); 64 px anchors), class 1
+    for prior, c, q in ((0, 0.16, 0.25), (27, 0.64, 0.81), (63, 0.04, 0.81)):
+        cls[0, prior, 1], qual[0, prior, 0] = logit(c), logit(q)
+    dets = model.postprocess((cls, torch.zeros_like(out[1]), qual), score_thr=0.05)[0]
+    # the class probability must pass .05 (.16 and .64 do, .04 does not); score sqrt(c q): sqrt(.5184) = .72 and
+    # sqrt(.04) = .2 (c * q = .04 alone would fail the threshold; prior 63's sqrt(.0324) = .18 would pass)
+    torch.testing.assert_close(dets["scores"], torch.tensor([0.72, 0.2]))
+    assert dets["labels"].tolist() == [1, 1]
+    # zero deltas decode to the anchors, clipped to the 64 px input: [-4, -4, 60, 60] and [-28, -28, 36, 36]
+    # (IoU .36 < .5: NMS keeps both)
+    torch.testing.assert_close(dets["boxes"], torch.tensor([[0.0, 0, 60, 60], [0, 0, 36, 36]]))
+
+
+def test_dynamic_atss_pred_iou_ratio_from_config():
+    cfg = resolve("dynamic_atss_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64"])
+    assert cfg.model.pred_iou_ratio == 0.5  # the paper's IoU_pred + IoU_anchor
+    cfg = resolve("dynamic_atss_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64",
+                                           "model.pred_iou_ratio=0"])
+    assert build_model(cfg.model).criterion.assigner.pred_iou_ratio == 0.0
+    with pytest.raises(ValueError, match=r"model.pred_iou_ratio=1.5 is not allowed: it must be \[0, 1\]"):
+        resolve("dynamic_atss_r18_fpn", ["model.pred_iou_ratio=1.5"])
+
+
 def test_feature_sizes_inferred_without_forward():
     model = _tiny("retinanet_r18_fpn")
     n = sum(model.prior_generator.num_level_priors(feat_sizes_for_input(96, 96, model.prior_generator.strides)))
