@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
-from edgedet.deploy.decode_spec import AnchorDeltasSpec
 from edgedet.config import resolve
+from edgedet.deploy.decode_spec import AnchorDeltasSpec
 from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, L1BoxLoss, SmoothL1BoxLoss, VarifocalClassification
 from edgedet.models.zoo import PRESETS, build_model
 from edgedet.structures.priors import feat_sizes_for_input
