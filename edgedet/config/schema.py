@@ -48,8 +48,12 @@ class DataConfig:
     photometric: bool = True  # (bool) brightness/contrast/saturation/hue distortion
     expand: float = 0.0  # (float) random-expand probability (x4 canvas)
     crop: float = 0.0  # (float) random crop (keeps every box) probability
-    gridmask: float = 0.0  # (float) GridMask probability
-    cutmix: float = 0.0  # (float) CutMix probability
+    gridmask: float = 0.0  # (float) GridMask probability (reached at the end of `gridmask_ramp`)
+    gridmask_ramp: float = 0.0  # (float) share of training over which GridMask's probability rises from 0; 0 = none
+    # (float) CutMix probability; both images' boxes are kept, weighted by the mixing ratio (weights honoured by
+    # PAFNet's TTF loss; other detectors take every box at full weight)
+    cutmix: float = 0.0
+    cutmix_until: float = 1.0  # (float) CutMix only during this share of training (from the start)
     mosaic: float = 0.0  # (float) Mosaic probability
     workers: int = 2  # (int) DataLoader worker processes; capped at CPU cores - 1
     max_images: int = 0  # (int) use at most this many training images (0 = all)
@@ -168,6 +172,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.crop": _PROBABILITY,
     "data.gridmask": _PROBABILITY,
     "data.cutmix": _PROBABILITY,
+    "data.gridmask_ramp": _PROBABILITY,
+    "data.cutmix_until": _PROBABILITY,
     "data.mosaic": _PROBABILITY,
     "data.workers": _number(0),
     "data.max_images": _number(0),

@@ -76,7 +76,8 @@ class TTFContext:
 class TTFCriterion(Criterion):
     """``loss_hm``: CT focal over the heatmap / number of peaks, times ``hm_weight``; ``loss_box``: GIoU of every
     cell inside an object's Gaussian, weighted by the target weights (re-weighted by AGS when ``ags``) / their
-    sum, times ``box_weight``. Both normalisers are averaged over ranks.
+    sum, times ``box_weight``. Both normalisers are averaged over ranks. Per-box ``weights`` in the targets
+    (CutMix) scale each box's peak term and its box weights (:class:`TTFTargetBuilder`).
 
     Args:
         target_builder: Gaussian heatmap and box targets at the head's stride.
@@ -103,7 +104,7 @@ class TTFCriterion(Criterion):
             raise ValueError(f"got {len(targets)} target dicts for a batch of {b} images")
         t = self.target_builder(targets, (h, w), device=hm.device)
         num_peaks = global_normalizer(t["heatmap"].eq(1).sum())
-        loss_hm = ct_focal_loss(hm, t["heatmap"], reduction="sum") / num_peaks
+        loss_hm = ct_focal_loss(hm, t["heatmap"], reduction="sum", pos_weight=t.get("peak_weight")) / num_peaks
         weight = ags_box_weights(hm, t["box_weight"], t["owner"]) if self.ags else t["box_weight"]
         mask = weight > 0  # [B, H, W]
         centres = grid_centres(h, w, self.target_builder.stride, hm.device).expand(b, h, w, 2)[mask]  # [P, 2]

@@ -75,3 +75,16 @@ def test_perfect_boxes_give_zero_box_loss_and_weights_scale():
     assert float(base["loss_box"]) < 1e-5 and float(base["loss_hm"]) > 0
     heavy = TTFCriterion(target_builder=builder, ags=False, hm_weight=2.0)((hm, ltrb), TARGETS)
     torch.testing.assert_close(heavy["loss_hm"], 2 * base["loss_hm"])
+
+
+def test_cutmix_weights_scale_the_peak_terms_of_the_heatmap_loss():
+    builder = TTFTargetBuilder(3)
+    hm = torch.zeros(2, 3, 24, 24)  # p = .5 everywhere: a peak's term is .25 ln 2
+    ltrb = torch.full((2, 4, 24, 24), 8.0)
+    plain = TTFCriterion(target_builder=builder, ags=False)((hm, ltrb), TARGETS)
+    weighted = [{**TARGETS[0], "weights": torch.tensor([0.5, 1.0])}, TARGETS[1]]
+    mixed = TTFCriterion(target_builder=builder, ags=False)((hm, ltrb), weighted)
+    # 3 peaks in the batch; the first box's peak term drops to half: .5 * .25 ln 2 / 3 less (the difference of two
+    # float32 sums over 3456 cells: relative tolerance 1e-3)
+    torch.testing.assert_close(plain["loss_hm"] - mixed["loss_hm"], torch.tensor(0.5 * 0.25 * math.log(2) / 3),
+                               rtol=1e-3, atol=0.0)
