@@ -6,7 +6,9 @@ Per image, on the stride-``s`` grid of the head output:
   so the peak is exactly 1; a class's heatmap is the maximum of its boxes' Gaussians;
 - every cell inside a box's (beta) Gaussian regresses that box; boxes are drawn from the largest area to the
   smallest, so small boxes overwrite large ones where they overlap;
-- box weight = gaussian * log(area) / sum(the box's gaussian), so each object contributes log(area) in total.
+- box weight = gaussian * log(area) / sum(the box's gaussian), so each object contributes log(area) in total;
+- optional per-box loss weights (CutMix's mixing ratio) scale a box's regression weights and its peak's
+  heatmap-loss term (``peak_weight``); the Gaussians themselves stay as they are.
 
 Everything is vectorised over boxes (tensors [N, H, W]); the only Python loop is over the images of a batch.
 """
@@ -65,21 +67,27 @@ class TTFTargetBuilder:
         Args:
             targets: per image ``boxes`` Float[N, 4] xyxy input px, ``labels`` Long[N] in [0, C); optionally
                 ``scores`` Float[N] in [0, 1] (soft targets, e.g. a teacher's detections): each box's Gaussian peak
-                and box weights are scaled by its score.
+                and box weights are scaled by its score; optionally ``weights`` Float[N] (loss weights, e.g.
+                CutMix's mixing ratio): each box's box weights and its peak's heatmap-loss term are scaled.
             feat_hw: (H, W) of the head output.
             device: where to build (default: that of the first image's boxes).
 
         Returns:
             dict with ``heatmap`` Float[B, C, H, W]; ``box_target`` Float[B, H, W, 4] (xyxy input px, 0 where
             unassigned); ``box_weight`` Float[B, H, W] (0 where unassigned); ``owner`` Long[B, H, W] (index of the
-            regressed box in that image's list, -1 where unassigned).
+            regressed box in that image's list, -1 where unassigned); when any image has ``weights``,
+            ``peak_weight`` Float[B, C, H, W] (its box's weight at each peak, 1 elsewhere).
         """
         if device is None:
             device = targets[0]["boxes"].device if targets else torch.device("cpu")
         labels = [t["labels"].to(device) for t in targets]
         self._check_labels(torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long))  # one sync per batch
-        parts = [self._single(t["boxes"].to(device), lab, feat_hw, t.get("scores")) for t, lab in zip(targets, labels)]
-        return {key: torch.stack([p[key] for p in parts]) for key in ("heatmap", "box_target", "box_weight", "owner")}
+        parts = [self._single(t["boxes"].to(device), lab, feat_hw, t.get("scores"), t.get("weights"))
+                 for t, lab in zip(targets, labels)]
+        out = {key: torch.stack([p[key] for p in parts]) for key in ("heatmap", "box_target", "box_weight", "owner")}
+        if any("peak_weight" in p for p in parts):
+            out["peak_weight"] = torch.stack([p.get("peak_weight", torch.ones_like(p["heatmap"])) for p in parts])
+        return out
 
     def single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int]) -> dict[str, Tensor]:
         """Targets of one image (shapes as in ``__call__`` without the batch dimension)."""
@@ -93,7 +101,7 @@ class TTFTargetBuilder:
             )
 
     def _single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int],
-                scores: Tensor | None = None) -> dict[str, Tensor]:
+                scores: Tensor | None = None, weights: Tensor | None = None) -> dict[str, Tensor]:
         h, w = feat_hw
         c, dev = self.num_classes, boxes.device
         boxes = boxes.float().reshape(-1, 4)
@@ -108,6 +116,7 @@ class TTFTargetBuilder:
         order = torch.argsort(area, descending=True, stable=True)  # large first: later (smaller) boxes overwrite
         boxes, labels, area = boxes[order], labels[order].long(), area[order]
         score = None if scores is None else scores.to(dev).float().reshape(-1)[order]
+        loss_w = None if weights is None else weights.to(dev).float().reshape(-1)[order]
 
         s = self.stride
         feat = boxes / s
@@ -130,6 +139,13 @@ class TTFTargetBuilder:
         weight = torch.where(assigned, g_own * area.log()[k] / g_beta.sum((1, 2))[k], 0.0)
         if score is not None:
             weight = weight * score[k]
+        if loss_w is not None:
+            weight = weight * loss_w[k]
         box_target = torch.where(assigned[..., None], boxes[k], 0.0)
         owner = torch.where(assigned, order[k], -1)
-        return {"heatmap": heat.view(c, h, w), "box_target": box_target, "box_weight": weight, "owner": owner}
+        out = {"heatmap": heat.view(c, h, w), "box_target": box_target, "box_weight": weight, "owner": owner}
+        if loss_w is not None:  # each peak (the box's centre cell of its class) carries its box's weight
+            peak = labels * (h * w) + centre[:, 1].long() * w + centre[:, 0].long()
+            out["peak_weight"] = torch.ones(c * h * w, device=dev).scatter_reduce_(
+                0, peak, loss_w, "amax", include_self=False).view(c, h, w)
+        return out

@@ -29,6 +29,8 @@ class ModelConfig:
     # (str) RetinaNet-style heads (RetinaNet, NoisyAnchor, Libra): "" = none, the paper's; "gn" = GroupNorm in
     # both towers, as torchvision's RetinaNet v2: needed to learn from scratch at small width (no pretrained weights)
     head_norm: str = ""
+    box_loss: str = ""  # (str) RetinaNet box loss on deltas: "" = the preset's own (smooth_l1), smooth_l1 | l1
+    pred_iou_ratio: float = 0.5  # (float) Dynamic ATSS: predicted IoU's share of the combined IoU (0.5 = the paper)
     ags: bool = True  # (bool) PAFNet: attention-guided box-loss weighting
     dcn: bool = True  # (bool) PAFNet-R*/ResNet: DCNv2 in the later stages
     frozen_stages: int = -1  # (int) ResNet: stem + this many stages frozen; -1 = none (no pretrained weights ship)
@@ -49,8 +51,12 @@ class DataConfig:
     photometric: bool = True  # (bool) brightness/contrast/saturation/hue distortion
     expand: float = 0.0  # (float) random-expand probability (x4 canvas)
     crop: float = 0.0  # (float) random crop (keeps every box) probability
-    gridmask: float = 0.0  # (float) GridMask probability
-    cutmix: float = 0.0  # (float) CutMix probability
+    gridmask: float = 0.0  # (float) GridMask probability (reached at the end of `gridmask_ramp`)
+    gridmask_ramp: float = 0.0  # (float) share of training over which GridMask's probability rises from 0; 0 = none
+    # (float) CutMix probability; both images' boxes are kept, weighted by the mixing ratio (weights honoured by
+    # PAFNet's TTF loss; other detectors take every box at full weight)
+    cutmix: float = 0.0
+    cutmix_until: float = 1.0  # (float) CutMix only during this share of training (from the start)
     mosaic: float = 0.0  # (float) Mosaic probability
     workers: int = 2  # (int) DataLoader worker processes; capped at CPU cores - 1
     max_images: int = 0  # (int) use at most this many training images (0 = all)
@@ -163,12 +169,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.imgsz": (_size, "a multiple of 32 from 32 to 4096"),
     "model.frozen_stages": _number(-1),
     "model.head_norm": _one_of("", "gn"),
+    "model.pred_iou_ratio": _PROBABILITY,
     "data.multiscale": (_multiscale, "[0, 0] (off) or [min, max], multiples of 32 from 32 to 4096, min <= max"),
     "data.flip": _PROBABILITY,
     "data.expand": _PROBABILITY,
     "data.crop": _PROBABILITY,
     "data.gridmask": _PROBABILITY,
     "data.cutmix": _PROBABILITY,
+    "data.gridmask_ramp": _PROBABILITY,
+    "data.cutmix_until": _PROBABILITY,
     "data.mosaic": _PROBABILITY,
     "data.workers": _number(0),
     "data.max_images": _number(0),

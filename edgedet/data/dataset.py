@@ -48,13 +48,25 @@ def rescale_batch(images: Tensor, targets: list[dict], size: int) -> tuple[Tenso
     return out, [{**t, "boxes": t["boxes"] * r} for t in targets]
 
 
+def scheduled_probability(p: float, progress: float, *, ramp: float = 0.0, until: float = 1.0) -> float:
+    """An augmentation's probability at ``progress`` (the fraction of training done, in [0, 1]).
+
+    ``p`` rises linearly from 0 over the first ``ramp`` of training (0: no ramp), and is 0 from ``until`` on.
+    """
+    if progress >= until:
+        return 0.0
+    return p * min(1.0, progress / ramp) if ramp > 0 else p
+
+
 class DetectionDataset(Dataset):
     """Detection samples from a :class:`DatasetIndex`.
 
     Each item is a dict: ``image`` uint8 ``[3, S, S]`` RGB letterboxed; ``boxes`` float32 ``[N, 4]`` xyxy in
     input pixels; ``labels`` int64 ``[N]``; ``image_id`` int; ``letterbox`` ``(scale, pad_x, pad_y, orig_h,
-    orig_w)`` mapping original pixels to input pixels (in train mode: of the augmented image). Crowd boxes are
-    left out. Train mode applies the augmentations of ``cfg``; eval mode only letterboxes.
+    orig_w)`` mapping original pixels to input pixels (in train mode: of the augmented image); after CutMix also
+    ``weights`` float32 ``[N]`` (each box's mixing ratio). Crowd boxes are left out. Train mode applies the
+    augmentations of ``cfg`` at ``progress`` (the fraction of training done, for the scheduled ones: CutMix until
+    ``cutmix_until``, GridMask ramped over ``gridmask_ramp``); eval mode only letterboxes.
 
     An image that cannot be used (not a regular file, over the pixel limit of
     :func:`edgedet.data.imagefile.max_image_pixels`, or undecodable) never stops an epoch: in train mode it is
@@ -63,11 +75,14 @@ class DetectionDataset(Dataset):
     per dataset (per worker process) as a warning; ``substituted`` and ``bad`` hold it.
     """
 
-    def __init__(self, index: DatasetIndex, imgsz: int, train: bool, cfg: DataConfig | None = None, seed: int = 0):
+    def __init__(self, index: DatasetIndex, imgsz: int, train: bool, cfg: DataConfig | None = None, seed: int = 0,
+                 progress: float = 0.0):
         self.index = index
         self.imgsz = int(imgsz)
         self.train = train
         self.cfg = cfg or DataConfig()
+        self.cutmix_p = scheduled_probability(self.cfg.cutmix, progress, until=self.cfg.cutmix_until)
+        self.gridmask_p = scheduled_probability(self.cfg.gridmask, progress, ramp=self.cfg.gridmask_ramp)
         records = index.images
         if train and self.cfg.max_images > 0:
             records = records[: self.cfg.max_images]
@@ -134,13 +149,15 @@ class DetectionDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image_id, img, boxes, labels = self._sample(i)
+        weights = None
         if self.train:
-            img, boxes, labels = self._augment(img, boxes, labels)
+            img, boxes, labels, weights = self._augment(img, boxes, labels)
         canvas, boxes, info = T.letterbox_with_boxes(img, boxes, self.imgsz)
-        if self.train and self.cfg.gridmask > 0 and self.rng.random() < self.cfg.gridmask:
-            canvas = T.random_gridmask(canvas, self.rng)
-        boxes, labels = T.clip_and_filter(boxes, labels, self.imgsz, MIN_BOX_SIZE)
-        return {
+        if weights is None:
+            boxes, labels = T.clip_and_filter(boxes, labels, self.imgsz, MIN_BOX_SIZE)
+        else:
+            boxes, labels, weights = T.clip_and_filter(boxes, labels, self.imgsz, MIN_BOX_SIZE, weights)
+        item = {
             "image": torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))),
             "boxes": torch.from_numpy(boxes),
             "labels": torch.from_numpy(labels),
@@ -148,15 +165,22 @@ class DetectionDataset(Dataset):
             "letterbox": (float(info.scale), float(info.pad_x), float(info.pad_y), int(info.orig_h),
                           int(info.orig_w)),
         }
+        if weights is not None:
+            item["weights"] = torch.from_numpy(weights)
+        return item
 
     def _augment(self, img, boxes, labels):
+        """Train-time augmentations; returns ``(img, boxes, labels, weights)``, per-box weights only after CutMix
+        (else None). GridMask comes last, on the image's own pixels (where its cell sizes are defined), as in the
+        reference pipeline."""
         cfg, rng, n = self.cfg, self.rng, len(self.records)
+        weights = None
         if cfg.mosaic > 0 and rng.random() < cfg.mosaic:
             items = [(img, boxes, labels)] + [self._sample(int(rng.integers(n)))[1:] for _ in range(3)]
             img, boxes, labels = T.mosaic(items, max(img.shape[:2]), rng)
-        elif cfg.cutmix > 0 and rng.random() < cfg.cutmix:
+        elif self.cutmix_p > 0 and rng.random() < self.cutmix_p:
             _, img2, boxes2, labels2 = self._sample(int(rng.integers(n)))
-            img, boxes, labels = T.random_cutmix(img, boxes, labels, img2, boxes2, labels2, rng)
+            img, boxes, labels, weights = T.random_cutmix(img, boxes, labels, img2, boxes2, labels2, rng)
         if cfg.photometric:
             img = T.photometric_distort(img, rng)
         if cfg.expand > 0 and rng.random() < cfg.expand:
@@ -165,18 +189,20 @@ class DetectionDataset(Dataset):
             img, boxes = T.random_crop(img, boxes, rng)
         if cfg.flip > 0 and rng.random() < cfg.flip:
             img, boxes = T.hflip(img, boxes)
-        return img, boxes, labels
+        if self.gridmask_p > 0 and rng.random() < self.gridmask_p:
+            img = T.random_gridmask(img, rng)
+        return img, boxes, labels, weights
 
 
 def collate_detection(batch: list[dict]) -> tuple[Tensor, list[dict], list[dict]]:
     """Stack a list of :class:`DetectionDataset` items.
 
     Returns:
-        ``(images uint8 [B, 3, S, S], targets [dict(boxes Float[N, 4], labels Long[N])],
+        ``(images uint8 [B, 3, S, S], targets [dict(boxes Float[N, 4], labels Long[N][, weights Float[N]])],
         metas [dict(image_id, letterbox)])``.
     """
     images = torch.stack([b["image"] for b in batch])
-    targets = [{"boxes": b["boxes"], "labels": b["labels"]} for b in batch]
+    targets = [{k: b[k] for k in ("boxes", "labels", "weights") if k in b} for b in batch]
     metas = [{"image_id": b["image_id"], "letterbox": b["letterbox"]} for b in batch]
     return images, targets, metas
 
@@ -189,16 +215,17 @@ def _seed_worker(worker_id: int) -> None:
 
 def build_dataloader(
     index: DatasetIndex, imgsz: int, train: bool, cfg: DataConfig | None = None, batch_size: int = 16,
-    distributed: bool = False, seed: int = 0,
+    distributed: bool = False, seed: int = 0, progress: float = 0.0,
 ) -> DataLoader:
     """DataLoader over a :class:`DetectionDataset` with :func:`collate_detection`.
 
     Train loaders shuffle (seeded) and drop the last incomplete batch when there is more than one batch. With
     ``distributed`` a :class:`DistributedSampler` splits the data across ranks; call
-    ``loader.sampler.set_epoch(epoch)`` every epoch.
+    ``loader.sampler.set_epoch(epoch)`` every epoch. ``progress``: the fraction of training done when this
+    loader's epoch starts (scheduled augmentations follow it; the trainer builds one loader per epoch).
     """
     cfg = cfg or DataConfig()
-    dataset = DetectionDataset(index, imgsz, train, cfg, seed=seed)
+    dataset = DetectionDataset(index, imgsz, train, cfg, seed=seed, progress=progress)
     if len(dataset) == 0:
         raise ValueError(f"{index.root} [{index.split}]: no usable images; fix: run `edgedet data check`")
     generator = torch.Generator().manual_seed(seed)

@@ -127,55 +127,57 @@ def gridmask_apply(
     return out
 
 
-def random_gridmask(image: np.ndarray, rng: np.random.Generator, ratio: float = 0.5) -> np.ndarray:
-    """GridMask with a cell size of 1/7 to 1/3 of the shorter side and a random offset."""
+GRIDMASK_D = (96, 224)
+"""GridMask's cell size range in image pixels (the GridMask paper's COCO setting, used by PAFNet-lite)."""
+
+
+def random_gridmask(image: np.ndarray, rng: np.random.Generator, ratio: float = 0.5,
+                    d_range: tuple[int, int] = GRIDMASK_D, fill: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """GridMask with a cell size ``d`` drawn from ``d_range`` (capped at the shorter image side), a random offset
+    and black squares (the paper's fill 0): about ``ratio**2`` of the image is hidden."""
     short = min(image.shape[:2])
-    d = int(rng.integers(max(short // 7, 2), max(short // 3, 3) + 1))
-    return gridmask_apply(image, d, ratio, (int(rng.integers(d)), int(rng.integers(d))))
+    lo, hi = (max(min(v, short), 2) for v in d_range)
+    d = int(rng.integers(lo, hi + 1))
+    return gridmask_apply(image, d, ratio, (int(rng.integers(d)), int(rng.integers(d))), fill)
 
 
-def cutmix_apply(
-    image1, boxes1, labels1, image2, boxes2, labels2, region: tuple[int, int, int, int],
-    max_hidden: float = 0.7, min_visible: float = 0.3,
-):
+def cutmix_apply(image1, boxes1, labels1, image2, boxes2, labels2, region: tuple[int, int, int, int], lam: float):
     """Paste ``region`` (x0, y0, x1, y1) of ``image2`` (same size as ``image1``) into ``image1``.
 
-    Boxes of image 1 more than ``max_hidden`` covered by the region are dropped; boxes of image 2 are clipped
-    to the region and kept when at least ``min_visible`` of their area is inside it.
+    Every box of both images is kept as it is, as the reference does (a box may be partly or wholly hidden by the
+    other image): image 1's weighted ``lam``, image 2's ``1 - lam``, the mixing ratio the region was drawn from.
 
     Returns:
-        ``(image, boxes [M, 4], labels [M])``.
+        ``(image, boxes [N1 + N2, 4], labels [N1 + N2], weights float32 [N1 + N2])``.
     """
     x0, y0, x1, y1 = region
     out = image1.copy()
     out[y0:y1, x0:x1] = image2[y0:y1, x0:x1]
-    reg = np.array([x0, y0, x1, y1], np.float32)
-    inter1 = _clip_to(boxes1, reg)
-    keep1 = _area(inter1) <= max_hidden * _area(boxes1)
-    inter2 = _clip_to(boxes2, reg)
-    keep2 = (_area(inter2) >= min_visible * _area(boxes2)) & (_area(inter2) > 0)
-    boxes = np.concatenate([boxes1[keep1], inter2[keep2]]).astype(np.float32).reshape(-1, 4)
-    labels = np.concatenate([labels1[keep1], labels2[keep2]]).astype(np.int64)
-    return out, boxes, labels
+    boxes = np.concatenate([boxes1.reshape(-1, 4), boxes2.reshape(-1, 4)]).astype(np.float32)
+    labels = np.concatenate([labels1, labels2]).astype(np.int64)
+    weights = np.concatenate([np.full(len(labels1), lam), np.full(len(labels2), 1.0 - lam)]).astype(np.float32)
+    return out, boxes, labels, weights
 
 
 def random_cutmix(image1, boxes1, labels1, image2, boxes2, labels2, rng: np.random.Generator,
                   alpha: float = 1.5, beta: float = 1.5):
-    """CutMix with ``lam ~ Beta(alpha, beta)``: a region of ``(1 - lam)`` of the area comes from image 2.
+    """CutMix with ``lam ~ Beta(alpha, beta)``: a region of ``(1 - lam)`` of the area comes from image 2; image 1's
+    boxes weigh ``lam``, image 2's ``1 - lam`` (:func:`cutmix_apply`).
 
-    Image 2 is first resized to image 1's size (its boxes scaled with it).
+    Image 2 is first resized to image 1's size (its boxes scaled with it); the reference pads both to the larger
+    size instead, which leaves part of the canvas empty.
     """
     h, w = image1.shape[:2]
     if image2.shape[:2] != (h, w):
         sx, sy = w / image2.shape[1], h / image2.shape[0]
         image2 = cv2.resize(image2, (w, h), interpolation=cv2.INTER_LINEAR)
         boxes2 = boxes2 * np.array([sx, sy, sx, sy], np.float32)
-    lam = rng.beta(alpha, beta)
+    lam = float(rng.beta(alpha, beta))
     cut = np.sqrt(1.0 - lam)
     cw, ch = int(w * cut), int(h * cut)
     cx, cy = int(rng.integers(w)), int(rng.integers(h))
     region = (max(cx - cw // 2, 0), max(cy - ch // 2, 0), min(cx + cw // 2, w), min(cy + ch // 2, h))
-    return cutmix_apply(image1, boxes1, labels1, image2, boxes2, labels2, region)
+    return cutmix_apply(image1, boxes1, labels1, image2, boxes2, labels2, region, lam)
 
 
 def mosaic(items: list, size: int, rng: np.random.Generator, fill: tuple[int, int, int] = MEAN_PIXEL):
@@ -218,12 +220,16 @@ def letterbox_with_boxes(image: np.ndarray, boxes: np.ndarray, size: int) -> tup
     return canvas, boxes_to_input(boxes.reshape(-1, 4), info), info
 
 
-def clip_and_filter(boxes: np.ndarray, labels: np.ndarray, size: int, min_size: float = 2.0):
-    """Clip boxes to ``[0, size]`` and drop those narrower or shorter than ``min_size`` pixels."""
+def clip_and_filter(boxes: np.ndarray, labels: np.ndarray, size: int, min_size: float = 2.0, weights=None):
+    """Clip boxes to ``[0, size]`` and drop those narrower or shorter than ``min_size`` pixels.
+
+    Returns ``(boxes, labels)``, or ``(boxes, labels, weights)`` when per-box ``weights`` are given.
+    """
     boxes = boxes.reshape(-1, 4).clip(0, size)
     wh = boxes[:, 2:] - boxes[:, :2]
     keep = (wh >= min_size).all(1)
-    return boxes[keep].astype(np.float32), labels[keep]
+    kept = boxes[keep].astype(np.float32), labels[keep]
+    return kept if weights is None else (*kept, weights[keep])
 
 
 def _clip_to(boxes: np.ndarray, region: np.ndarray) -> np.ndarray:

@@ -26,6 +26,35 @@ QUALITY_BRANCHES = ("none", "iou", "centerness")
 PRIOR_TYPES = ("grid_anchors", "grid_points")
 
 
+def dense_scores(cls_prob: Any, quality_prob: Any, quality: str, score_thr: float) -> tuple[Any, Any]:
+    """Detection scores of a dense head per (prior, class) and which pairs pass ``score_thr``.
+
+    One definition for the PyTorch post-processing and every runtime (numpy arrays or torch tensors alike), so an
+    export scores exactly as the model did:
+
+    * ``"none"``: score ``c``, kept where ``c > score_thr``;
+    * ``"centerness"`` (ATSS): score ``c * q``, kept where ``c * q > score_thr``;
+    * ``"iou"`` (Dynamic ATSS): score ``sqrt(c * q)``, kept where ``c > score_thr``: the reference thresholds the
+      class probability first, then ranks by the geometric mean with the predicted IoU.
+
+    Args:
+        cls_prob: [P, C] (or [B, P, C]) sigmoid class probabilities ``c``.
+        quality_prob: [..., P, 1] sigmoid of the quality branch ``q``; None when ``quality == "none"``.
+        quality: one of :data:`QUALITY_BRANCHES`.
+
+    Returns:
+        ``(scores, passes)``, both shaped as ``cls_prob`` (``passes`` boolean).
+    """
+    if quality == "none":
+        return cls_prob, cls_prob > score_thr
+    if quality == "iou":
+        return (cls_prob * quality_prob) ** 0.5, cls_prob > score_thr
+    if quality == "centerness":
+        scores = cls_prob * quality_prob
+        return scores, scores > score_thr
+    raise ValueError(f"quality must be one of {list(QUALITY_BRANCHES)}, got {quality!r}")
+
+
 class _Spec:
     """``to_dict`` / ``from_dict`` shared by the spec dataclasses (flat JSON values and nested specs)."""
 

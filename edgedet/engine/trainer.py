@@ -226,12 +226,14 @@ class Trainer:
         self.best_ap = float(state.get("best_ap", -1.0))
 
     def _train_loader(self, epoch: int):
-        """A fresh loader per epoch: data order and worker seeds depend only on ``(seed, epoch)``."""
+        """A fresh loader per epoch: data order and worker seeds depend only on ``(seed, epoch)``, and the
+        scheduled augmentations (CutMix's end, GridMask's ramp) on the epoch's share of training."""
         from edgedet.data import build_dataloader
 
         batch = max(self.cfg.train.batch // dist.world_size(), 1)
         return build_dataloader(self.train_index, self.cfg.model.imgsz, True, self.data_cfg, batch,
-                                distributed=self.distributed, seed=self.cfg.train.seed * 1000 + epoch)
+                                distributed=self.distributed, seed=self.cfg.train.seed * 1000 + epoch,
+                                progress=epoch / self.cfg.train.epochs)
 
     # ------------------------------------------------------------------------------------------- training
     def fit(self, stop_at: int | None = None) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 __all__ = ["CTFocalLoss", "ct_focal_loss"]
 
 
-def ct_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, beta: float = 4.0, reduction: str = "mean") -> Tensor:
+def ct_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, beta: float = 4.0, reduction: str = "mean",
+                  pos_weight: Tensor | None = None) -> Tensor:
     """Penalty-reduced pixel-wise focal loss.
 
     Peaks (``target == 1``): ``-(1 - p)^gamma * log(p)``; elsewhere ``-(1 - t)^beta * p^gamma * log(1 - p)``.
@@ -20,13 +21,15 @@ def ct_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0, beta: floa
         gamma: focusing exponent (2).
         beta: negative down-weighting exponent near centres (4).
         reduction: ``'mean'``: sum divided by the number of peaks (at least 1); ``'sum'``; ``'none'``: elementwise.
+        pos_weight: optional Float[...] same shape; multiplies the peak terms (e.g. a CutMix box's mixing ratio).
     """
     if logits.shape != target.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and target {tuple(target.shape)} must have the same shape")
     target = target.to(logits.dtype)
     p = logits.sigmoid()
     pos = target.eq(1).to(logits.dtype)
-    pos_loss = -F.logsigmoid(logits) * (1 - p).pow(gamma) * pos
+    pos_w = pos if pos_weight is None else pos * pos_weight.to(logits.dtype)
+    pos_loss = -F.logsigmoid(logits) * (1 - p).pow(gamma) * pos_w
     neg_loss = -F.logsigmoid(-logits) * p.pow(gamma) * (1 - target).pow(beta) * (1 - pos)
     loss = pos_loss + neg_loss
     if reduction == "none":

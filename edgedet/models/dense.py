@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import batched_nms
 
-from edgedet.deploy.decode_spec import AnchorDeltasSpec, GridPriorsSpec
+from edgedet.deploy.decode_spec import AnchorDeltasSpec, GridPriorsSpec, dense_scores
 from edgedet.models.base import Detections, Detector
 from edgedet.models.criteria.dense import DenseCriterion
 from edgedet.structures.coders import DeltaXYWHCoder
@@ -112,25 +112,26 @@ class DenseDetector(Detector):
 
     @torch.no_grad()
     def postprocess(self, outputs: tuple[Tensor, ...], score_thr: float | None = None) -> Detections:
-        """Per image dict(boxes [K, 4] xyxy input px, scores [K], labels [K]) scoring above ``score_thr``;
-        None = this model's ``test_cfg.score_thr`` (callers that evaluate pass their threshold explicitly)."""
+        """Per image dict(boxes [K, 4] xyxy input px, scores [K], labels [K]) passing ``score_thr``;
+        None = this model's ``test_cfg.score_thr`` (callers that evaluate pass their threshold explicitly).
+        Scores and the threshold's meaning per quality branch: :func:`edgedet.deploy.decode_spec.dense_scores`
+        (Dynamic ATSS: the class probability must pass, the score is ``sqrt(cls * iou)``)."""
         thr = self.test_cfg.score_thr if score_thr is None else score_thr
         cls, reg = outputs[0], outputs[1]
-        scores = cls.sigmoid()
-        if len(outputs) > 2:
-            scores = scores * outputs[2].sigmoid()
+        quality = outputs[2].sigmoid() if len(outputs) > 2 else None
+        scores, passes = dense_scores(cls.sigmoid(), quality, self.quality, thr)
         priors, nlp = self.priors(cls.shape[1], cls.device)
         sizes = self.feat_sizes(cls.shape[1])
         max_shape = (sizes[0][0] * self.prior_generator.strides[0], sizes[0][1] * self.prior_generator.strides[0])
-        return [self._single(scores[b], reg[b], priors, nlp, thr, max_shape) for b in range(cls.shape[0])]
+        return [self._single(scores[b], passes[b], reg[b], priors, nlp, max_shape) for b in range(cls.shape[0])]
 
-    def _single(self, scores: Tensor, reg: Tensor, priors: Tensor, nlp: list[int], thr: float,
+    def _single(self, scores: Tensor, passes: Tensor, reg: Tensor, priors: Tensor, nlp: list[int],
                 max_shape: tuple[int, int]) -> dict[str, Tensor]:
         c = self.num_classes
         idx_all, val_all, start = [], [], 0
         for n in nlp:
             flat = scores[start:start + n].reshape(-1)
-            keep = torch.nonzero(flat > thr, as_tuple=False).squeeze(1)
+            keep = torch.nonzero(passes[start:start + n].reshape(-1), as_tuple=False).squeeze(1)
             vals = flat[keep]
             if vals.numel() > self.test_cfg.nms_pre:
                 vals, order = vals.topk(self.test_cfg.nms_pre)

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,12 +44,14 @@ from edgedet.models.base import Detector
 from edgedet.models.criteria.dense import DenseCriterion
 from edgedet.models.criteria.dense_losses import (
     BalancedL1BoxLoss,
+    BoxLoss,
     CenternessTarget,
     FocalClassification,
     GIoUBoxLoss,
     IoUTarget,
     L1BoxLoss,
     QualityFocalClassification,
+    SmoothL1BoxLoss,
     VarifocalClassification,
 )
 from edgedet.models.criteria.ttf import TTFCriterion
@@ -71,6 +74,7 @@ from edgedet.structures.priors import AnchorGenerator, atss_anchors, retinanet_a
 __all__ = [
     "ASSIGNERS",
     "PRESETS",
+    "RETINA_BOX_LOSSES",
     "atss",
     "build_model",
     "dynamic_atss",
@@ -91,13 +95,25 @@ ASSIGNERS: dict[str, Callable[[], Assigner]] = {
 }
 """``ModelConfig.assigner`` names; any dense preset takes any of them (``""`` keeps the preset's own)."""
 
+RETINA_BOX_LOSSES: dict[str, Callable[[], BoxLoss]] = {
+    "smooth_l1": lambda: SmoothL1BoxLoss(beta=0.11),
+    "l1": L1BoxLoss,
+}
+"""``ModelConfig.box_loss`` names for RetinaNet (``""`` keeps the preset's own, ``smooth_l1``): smooth L1 with
+beta 0.11 is the paper's (Detectron); L1 is mmdetection's variant."""
 
-def _assigner(name: str, default: Callable[[], Assigner]) -> Assigner:
+
+def _pick(kind: str, table: dict[str, Callable[[], Any]], name: str, default: Callable[[], Any]) -> Any:
+    """``table[name]()``, ``default()`` for ``""``; ``ValueError`` naming ``kind`` and the choices otherwise."""
     if not name:
         return default()
-    if name not in ASSIGNERS:
-        raise ValueError(f"Unknown assigner '{name}'. Available: {', '.join(ASSIGNERS)}")
-    return ASSIGNERS[name]()
+    if name not in table:
+        raise ValueError(f"Unknown {kind} '{name}'. Available: {', '.join(table)}")
+    return table[name]()
+
+
+def _assigner(name: str, default: Callable[[], Assigner]) -> Assigner:
+    return _pick("assigner", ASSIGNERS, name, default)
 
 
 # --- PAFNet ---------------------------------------------------------------------------------------------------
@@ -165,10 +181,11 @@ def _dense(criterion: DenseCriterion, *, depth: int, num_classes: int, width: fl
 
 
 def retinanet(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 640, assigner: str = "",
-              frozen_stages: int = -1, head_norm: str = "") -> DenseDetector:
-    """RetinaNet: ResNet + FPN P3-P7 (P6 from C5), 9 anchors, max-IoU 0.5/0.4, focal + L1 on deltas."""
+              box_loss: str = "", frozen_stages: int = -1, head_norm: str = "") -> DenseDetector:
+    """RetinaNet: ResNet + FPN P3-P7 (P6 from C5), 9 anchors, max-IoU 0.5/0.4, focal + smooth L1 (beta 0.11, the
+    paper's; ``box_loss="l1"``: L1) on deltas."""
     criterion = DenseCriterion(assigner=_assigner(assigner, ASSIGNERS["max_iou"]), cls_loss=FocalClassification(),
-                               box_loss=L1BoxLoss())
+                               box_loss=_pick("box loss", RETINA_BOX_LOSSES, box_loss, RETINA_BOX_LOSSES["smooth_l1"]))
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
                   frozen_stages=frozen_stages, atss_style=False, head_norm=head_norm)
 
@@ -183,11 +200,13 @@ def atss(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 
 
 
 def dynamic_atss(num_classes: int, *, depth: int = 50, vfl: bool = False, width: float = 1.0, imgsz: int = 640,
-                 assigner: str = "", frozen_stages: int = -1) -> DenseDetector:
-    """Dynamic ATSS: ATSS with combined predicted + anchor IoU assignment, QFL (``vfl``: the varifocal loss),
-    an IoU branch, GIoU(2) weighted by the IoU target."""
+                 assigner: str = "", pred_iou_ratio: float = 0.5, frozen_stages: int = -1) -> DenseDetector:
+    """Dynamic ATSS: ATSS with combined predicted + anchor IoU assignment (``pred_iou_ratio``: the predicted
+    IoU's share, 0.5 = the paper's sum), QFL (``vfl``: the varifocal loss), an IoU branch, GIoU(2) weighted by the
+    IoU target; scores ``sqrt(cls * iou)`` of the pairs whose class probability passes the threshold."""
     cls_loss = VarifocalClassification() if vfl else QualityFocalClassification()
-    criterion = DenseCriterion(assigner=_assigner(assigner, lambda: DynamicATSSAssigner(9)), cls_loss=cls_loss,
+    own = partial(DynamicATSSAssigner, 9, pred_iou_ratio=pred_iou_ratio)
+    criterion = DenseCriterion(assigner=_assigner(assigner, own), cls_loss=cls_loss,
                                box_loss=GIoUBoxLoss(weight=2.0, quality_weighted=True), quality=IoUTarget())
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
                   frozen_stages=frozen_stages, atss_style=True)
@@ -196,11 +215,11 @@ def dynamic_atss(num_classes: int, *, depth: int = 50, vfl: bool = False, width:
 def noisy_anchor_retinanet(num_classes: int, *, depth: int = 50, width: float = 1.0, imgsz: int = 640,
                            assigner: str = "", frozen_stages: int = -1, head_norm: str = "") -> DenseDetector:
     """RetinaNet + NoisyAnchor: top-30 candidates, cleanliness soft labels (alpha .75), re-weights, soft focal
-    (alpha .5), EMA normaliser (init 100, momentum .9)."""
+    (alpha .5), smooth L1 (beta 0.1, the authors' code) on deltas, EMA normaliser (init 100, momentum .9)."""
     # N = 30 as in the paper's R50 configs: on small inputs (~100 px) a larger N makes most anchors of an object
     # candidates and the classifier learns far more slowly
     criterion = DenseCriterion(assigner=_assigner(assigner, lambda: NoisyAnchorAssigner(30, alpha=0.75)),
-                               cls_loss=FocalClassification(alpha=0.5), box_loss=L1BoxLoss(),
+                               cls_loss=FocalClassification(alpha=0.5), box_loss=SmoothL1BoxLoss(beta=0.1),
                                normalizer=EMANormalizer(init=100.0, momentum=0.9))
     return _dense(criterion, depth=depth, num_classes=num_classes, width=width, imgsz=imgsz,
                   frozen_stages=frozen_stages, atss_style=False, head_norm=head_norm)

@@ -138,7 +138,9 @@ class Predictor:
             image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns; ``[H, W]`` / ``[H, W, 1]`` gray and
                 ``[H, W, 4]`` BGRA are converted. Anything else raises ``RuntimeInputError`` (validate.py).
             score_thr: keep detections with score above this, in ``[0, 1]`` (default
-                :data:`edgedet.deploy.thresholds.PREDICT_SCORE_THR`; evaluation passes its own).
+                :data:`edgedet.deploy.thresholds.PREDICT_SCORE_THR`; evaluation passes its own). A Dynamic ATSS
+                export (decode ``quality: "iou"``) applies it to the class probability, as its reference does, and
+                scores ``sqrt(cls * iou)``, which may be lower (:func:`edgedet.deploy.decode_spec.dense_scores`).
 
         Returns:
             :class:`Detections` with the model's class names and the milliseconds of each stage.

@@ -23,7 +23,7 @@ Decode specs (as written in ``edgedet.json``; the defaults are the typed classes
                                                    #  "feat_sizes", "center_offset", "base_anchors": per level [A, 4] xyxy}
                | {"type": "grid_points", "strides", "feat_sizes", "center_offset"},   # A = 1, zero-size
      "outputs": ["cls_logits", "box_deltas"(, "quality_logits")],
-     "quality": "none" | "iou" | "centerness",     # not "none": score = sigmoid(cls) * sigmoid(quality)
+     "quality": "none" | "iou" | "centerness",     # how sigmoid(quality) enters the score: dense_scores()
      "means": [0, 0, 0, 0], "stds": [1, 1, 1, 1], "wh_clamp": 4.135,      # anchor_deltas
      "normalizer": "stride" | float, "clamp_negative": true,             # anchor_ltrb
      "nms_pre": 1000, "nms_iou": 0.5, "max_det": 100, "clip_to_input": true}
@@ -33,8 +33,11 @@ Decode specs (as written in ``edgedet.json``; the defaults are the typed classes
   ``base_anchors[level][a] + (cx, cy, cx, cy)`` with ``cx = (x + center_offset) * stride``. ``anchor_deltas``
   is ``DeltaXYWHCoder.decode`` (``d = raw * stds + means``, dw/dh clamped to ``wh_clamp``); ``anchor_ltrb`` is
   ``LTRBDistanceCoder.decode`` (distances from the anchor centre times ``normalizer``, negatives clamped to 0).
-  Per level: scores > ``score_thr``, then the ``nms_pre`` best (anchor, class) pairs; then class-wise NMS at
-  ``nms_iou`` (suppress IoU > thr), the ``max_det`` best, boxes clipped to the input when ``clip_to_input``.
+  Scores per (anchor, class) are :func:`edgedet.deploy.decode_spec.dense_scores` of ``c = sigmoid(cls)`` and
+  ``q = sigmoid(quality)``: ``c`` ("none"), ``c * q`` ("centerness"), or ``sqrt(c * q)`` ("iou", Dynamic ATSS,
+  where the threshold applies to ``c`` alone). Per level: the pairs passing ``score_thr``, then the ``nms_pre``
+  best by score; then class-wise NMS at ``nms_iou`` (suppress IoU > thr), the ``max_det`` best, boxes clipped to
+  the input when ``clip_to_input``.
 
 ``"two_stage"`` (Faster R-CNN, ``edgedet.models.two_stage``: the graph stops before the RPN's NMS; ``TwoStageSpec``)::
 
@@ -69,6 +72,7 @@ from edgedet.deploy.decode_spec import (
     TopKBoxesSpec,
     TwoStageSpec,
     as_decode_spec,
+    dense_scores,
 )
 from edgedet.runtime.nms import batched_nms_xyxy
 
@@ -148,12 +152,12 @@ def _decode_anchor_image(
     qual: np.ndarray | None, spec: AnchorDeltasSpec | AnchorLTRBSpec, score_thr: float, imgsz: int | None,
 ) -> ImageDetections:
     """One image: ``cls [P, C]``, ``reg [P, 4]``, ``qual [P, 1]`` or None, priors ``[P, 4]``."""
-    scores = sigmoid(cls) if qual is None else sigmoid(cls) * sigmoid(qual)  # [P, C]
+    scores, passes = dense_scores(sigmoid(cls), None if qual is None else sigmoid(qual), spec.quality, score_thr)
     c, top_k = scores.shape[1], spec.nms_pre
     cands, start = [], 0
     for n in counts:
         flat = scores[start : start + n].reshape(-1)
-        cand = np.nonzero(flat > score_thr)[0]
+        cand = np.nonzero(passes[start : start + n].reshape(-1))[0]
         if len(cand) > top_k:
             cand = cand[np.argsort(-flat[cand], kind="stable")[:top_k]]
         cands.append(cand + start * c)

@@ -139,6 +139,8 @@ def ltrb_case(out: Path, rng: np.random.Generator) -> None:
                rng.normal(1.0, 1.0, (1, p, 4)).astype(np.float32),  # some negative: clamp_negative matters
                rng.normal(0.5, 1.0, (1, p, 1)).astype(np.float32)]
     decode_case(out, "decode_anchor_ltrb", spec, outputs, imgsz, 0.2)
+    # Dynamic ATSS's rule: the class probability passes the threshold, the score is sqrt(cls * iou)
+    decode_case(out, "decode_anchor_ltrb_iou", dict(spec, quality="iou"), outputs, imgsz, 0.2)
     spec = dict(spec, normalizer=4.0, quality="none", outputs=["cls_logits", "box_deltas"])
     decode_case(out, "decode_anchor_ltrb_fixed_norm", spec, outputs[:2], imgsz, 0.3)
 

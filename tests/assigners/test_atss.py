@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from edgedet.assigners import ATSSAssigner, DynamicATSSAssigner
@@ -116,3 +117,22 @@ def test_dynamic_hand_case():
     pred[[0, 1]] = GT[0]  # P = 1, 1, .3158, .5625: threshold 1.5607; best combined 1.3158 -> no positive
     r = DynamicATSSAssigner(4).assign(PRIORS, [16], GT, LAB, pred_boxes=pred)
     assert r.gt_inds.tolist() == [0] * 16
+
+
+def test_dynamic_pred_iou_ratio_moves_between_atss_and_predicted_iou():
+    # predictions 0 and 1 sit on the GT: P = 1, 1, .3158, .5625 (mean + std 1.0587) and A = .1905, .3158, .3158,
+    # .5625 (mean + std .5020) for candidates 0, 1, 4, 5. Prior 5 predicts its own anchor, so its combined IoU is
+    # .5625 for every ratio r; the threshold is r * 1.0587 + (1 - r) * .5020
+    pred = PRIORS.clone()
+    pred[[0, 1]] = GT[0]
+    positives = {}
+    for r in (0.0, 0.1, 0.5, 1.0):
+        res = DynamicATSSAssigner(4, pred_iou_ratio=r).assign(PRIORS, [16], GT, LAB, pred_boxes=pred)
+        positives[r] = res.gt_inds.nonzero().flatten().tolist()
+    # r = 0: .5020 -> plain ATSS (prior 5); r = .1: .5577 <= .5625 -> prior 5; the others (.2714, .3842, .3158)
+    # stay below. r = .5 (the paper's sum, halved): .7803 > every combined IoU (.5952, .6579, .3158, .5625);
+    # r = 1: 1.0587 > 1
+    assert positives == {0.0: [5], 0.1: [5], 0.5: [], 1.0: []}
+    assert DynamicATSSAssigner(4).pred_iou_ratio == 0.5
+    with pytest.raises(ValueError, match="pred_iou_ratio"):
+        DynamicATSSAssigner(4, pred_iou_ratio=1.5)

@@ -62,3 +62,23 @@ def test_labels_out_of_range_rejected():
 
     with pytest.raises(ValueError):
         TTFTargetBuilder(2)([_t([[0, 0, 8, 8]], [2])], (8, 8))
+
+
+def test_box_weights_scale_regression_weights_and_the_peak_term():
+    # the two boxes of test_small_box_overwrites_large_and_weights_sum_to_log_area, weighted .25 (small) and .75
+    big, small = [0, 0, 128, 128], [40, 40, 72, 72]
+    plain = TTFTargetBuilder(3)([_t([small, big], [2, 0])], (32, 32))
+    assert "peak_weight" not in plain  # no weights: nothing extra is built
+    mixed = {**_t([small, big], [2, 0]), "weights": torch.tensor([0.25, 0.75])}
+    out = TTFTargetBuilder(3)([mixed, _t([[8, 8, 40, 40]], [1])], (32, 32))
+    owner, bw = out["owner"][0], out["box_weight"][0]
+    # the small box's weights sum to .25 * log(32 * 32); the big one's are .75 of what they were
+    torch.testing.assert_close(bw[owner == 0].sum(), torch.tensor(0.25 * math.log(32 * 32)))
+    torch.testing.assert_close(bw[owner == 1], 0.75 * plain["box_weight"][0][owner == 1])
+    torch.testing.assert_close(out["heatmap"][0], plain["heatmap"][0])  # the Gaussians stay as they are
+    # peaks: class 2 at (14, 14) carries .25, class 0 at (16, 16) .75; every other cell 1, and 1 throughout the
+    # second image, which has no weights
+    pw = out["peak_weight"]
+    assert pw.shape == (2, 3, 32, 32)
+    assert pw[0, 2, 14, 14].item() == 0.25 and pw[0, 0, 16, 16].item() == 0.75
+    assert int((pw != 1).sum()) == 2

@@ -118,3 +118,21 @@ def test_zoo_configs_are_package_data_and_models_links_to_them():
     top = package.parent / "models"  # the checkout's folder users read
     assert top.resolve() == MODELS_DIR
     assert sorted(p.stem for p in top.glob("*.yaml")) == available_models()
+
+
+def test_pafnet_recipes_follow_the_paper():
+    from edgedet.engine.lr import lr_at, scaled_lr
+
+    for name in ("pafnet_lite_mbv3", "pafnet_r18vd", "pafnet_r50vd"):
+        cfg = resolve(name)
+        assert cfg.train.milestones == (0.75, 0.917), name  # the paper's 75% and 91.7%
+        assert cfg.model.ags is True
+        # with 1200 iterations the drops come at int(.75 * 1200) = 900 and int(.917 * 1200) = 1100
+        base = scaled_lr(cfg.train)
+        lrs = [lr_at(cfg.train, it, 1200) / base for it in (899, 900, 1099, 1100)]
+        assert lrs == pytest.approx([1.0, 0.1, 0.1, 0.01]), name
+    lite = resolve("pafnet_lite_mbv3").data
+    assert (lite.gridmask, lite.gridmask_ramp, lite.cutmix) == (0.7, 1.0, 0.0)  # GridMask ramped to 0.7
+    for name in ("pafnet_r18vd", "pafnet_r50vd"):
+        data = resolve(name).data
+        assert (data.cutmix, data.cutmix_until, data.gridmask) == (1.0, 0.833, 0.0)  # every sample, first 5/6

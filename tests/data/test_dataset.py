@@ -7,7 +7,7 @@ import torch
 
 from edgedet.config.schema import DataConfig
 from edgedet.data import DetectionDataset, build_dataloader, collate_detection, load_dataset
-from edgedet.data.dataset import normalize_batch, rescale_batch
+from edgedet.data.dataset import normalize_batch, rescale_batch, scheduled_probability
 from edgedet.deploy.preprocess import MEAN, STD, boxes_to_input, letterbox_params
 
 ALL_AUG = DataConfig(flip=0.5, photometric=True, expand=0.5, crop=0.5, gridmask=0.5, cutmix=0.5, mosaic=0.3,
@@ -119,3 +119,52 @@ def test_normalize_and_rescale_batch():
     assert out.shape == (2, 3, 16, 16)
     torch.testing.assert_close(t2[0]["boxes"], torch.tensor([[0.0, 4.0, 8.0, 16.0]]))
     assert targets[0]["boxes"][0, 3] == 8.0 and t2[0]["labels"] is targets[0]["labels"]
+
+
+def test_scheduled_probability_hand_values():
+    # GridMask as PAFNet-lite: 0.7 reached at the end of a ramp over the whole training (0 at the start)
+    assert scheduled_probability(0.7, 0.0, ramp=1.0) == 0.0
+    assert scheduled_probability(0.7, 0.5, ramp=1.0) == pytest.approx(0.35)
+    assert scheduled_probability(0.7, 0.25, ramp=0.5) == pytest.approx(0.35)
+    assert scheduled_probability(0.7, 0.75, ramp=0.5) == pytest.approx(0.7)  # after the ramp: the full value
+    # CutMix as PAFNet: every sample until 5/6 of training (epoch 99 of 120 yes, epoch 100 no)
+    assert scheduled_probability(1.0, 99 / 120, until=0.833) == 1.0
+    assert scheduled_probability(1.0, 100 / 120, until=0.833) == 0.0
+    assert scheduled_probability(0.5, 0.9) == 0.5  # neither: a constant probability
+
+
+ONLY_SCHEDULED = dict(  # every other augmentation off
+    flip=0.0, photometric=False, expand=0.0, crop=0.0, gridmask=0.0, mosaic=0.0, workers=0)
+
+
+def test_cutmix_items_carry_mixing_weights_until_its_share_of_training_ends(synth_root):
+    index = load_dataset(synth_root, "train")
+    cfg = DataConfig(cutmix=1.0, cutmix_until=0.833, **ONLY_SCHEDULED)
+    ds = DetectionDataset(index, 96, train=True, cfg=cfg, seed=3, progress=0.5)
+    for i in range(6):
+        item = ds[i]
+        w = item["weights"].numpy()
+        assert len(w) == len(item["boxes"]) == len(item["labels"])
+        # every box weighs lam or 1 - lam of the same mix: at most two values, summing to 1 when both appear
+        values = np.unique(w)
+        assert 1 <= len(values) <= 2 and ((values > 0) & (values < 1)).all()
+        if len(values) == 2:
+            assert values.sum() == pytest.approx(1.0)
+    late = DetectionDataset(index, 96, train=True, cfg=cfg, seed=3, progress=0.9)  # past 5/6: no CutMix
+    assert "weights" not in late[0]
+    batch = collate_detection([ds[0], late[0]])[1]
+    assert "weights" in batch[0] and "weights" not in batch[1]
+
+
+def test_gridmask_ramps_and_masks_in_black(synth_root):
+    index = load_dataset(synth_root, "train")
+    cfg = DataConfig(**{**ONLY_SCHEDULED, "gridmask": 0.7}, gridmask_ramp=1.0)
+    assert DetectionDataset(index, 96, train=True, cfg=cfg, progress=0.0).gridmask_p == 0.0
+    assert DetectionDataset(index, 96, train=True, cfg=cfg, progress=0.5).gridmask_p == pytest.approx(0.35)
+    always = DataConfig(**{**ONLY_SCHEDULED, "gridmask": 1.0})
+    masked = DetectionDataset(index, 320, train=True, cfg=always, seed=0)[0]["image"]
+    plain = DetectionDataset(index, 320, train=True, cfg=DataConfig(**ONLY_SCHEDULED), seed=0)[0]["image"]
+    changed = (masked != plain).any(0)
+    # about a quarter of the 320 px synth image (d 96-224, ratio .5) turned black: the paper's fill 0
+    assert 0.1 < float(changed.float().mean()) < 0.4
+    assert int(masked[:, changed].max()) == 0

@@ -83,33 +83,40 @@ def test_gridmask_exact_squares():
     assert img[0, 0, 0] == 200  # input untouched
 
 
-def test_random_gridmask_hides_about_a_quarter():
-    out = T.random_gridmask(np.full((140, 140, 3), 7, np.uint8), np.random.default_rng(0))
+def test_random_gridmask_hides_about_a_quarter_in_black():
+    out = T.random_gridmask(np.full((400, 400, 3), 7, np.uint8), np.random.default_rng(0))
     frac = (out[..., 0] != 7).mean()
-    assert 0.12 < frac < 0.4
-    assert tuple(out[out[..., 0] != 7][0]) == T.MEAN_PIXEL
+    assert 0.12 < frac < 0.4  # d in 96-224 px, ratio .5: squares of d/2 every d, about a quarter
+    assert (out[out[..., 0] != 7] == 0).all()  # the paper's fill 0
+    # d is capped at a 64 px image's side: squares of 32 every 64 px hide 32 rows x 32 columns, exactly 1/4
+    out = T.random_gridmask(np.full((64, 64, 3), 7, np.uint8), np.random.default_rng(1))
+    assert int((out[..., 0] == 0).sum()) == 32 * 32
 
 
-def test_cutmix_apply_boxes():
+def test_cutmix_apply_keeps_both_images_boxes_weighted_by_the_mixing_ratio():
     a, b = np.zeros((100, 100, 3), np.uint8), np.full((100, 100, 3), 255, np.uint8)
     boxes1 = np.array([[0, 0, 20, 20], [45, 45, 65, 65]], np.float32)  # second one is 100% under the region
     boxes2 = np.array([[30, 30, 70, 60], [0, 0, 10, 10], [35, 5, 45, 45]], np.float32)
-    out, boxes, labels = T.cutmix_apply(a, boxes1, np.array([1, 2]), b, boxes2, np.array([3, 4, 5]),
-                                        region=(40, 40, 80, 80))
+    out, boxes, labels, weights = T.cutmix_apply(a, boxes1, np.array([1, 2]), b, boxes2, np.array([3, 4, 5]),
+                                                 region=(40, 40, 80, 80), lam=0.7)
     assert (out[40:80, 40:80] == 255).all() and (out[:40] == 0).all() and (out[:, :40] == 0).all()
-    # img2 box 0 clipped to the region (area 20*20 of 40*30 >= 30%); box 1 outside; box 2 has 5*5 of 10*40 inside
-    np.testing.assert_array_equal(boxes, [[0, 0, 20, 20], [40, 40, 70, 60]])
-    np.testing.assert_array_equal(labels, [1, 3])
+    # every box of both images, unclipped (as the reference); image 1's weigh lam = .7, image 2's 1 - lam = .3
+    np.testing.assert_array_equal(boxes, np.concatenate([boxes1, boxes2]))
+    np.testing.assert_array_equal(labels, [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(weights, np.float32([0.7, 0.7, 0.3, 0.3, 0.3]))
 
 
 def test_random_cutmix_resizes_second_image():
     rng = np.random.default_rng(0)
-    out, boxes, labels = T.random_cutmix(_image(50, 60), np.zeros((0, 4), np.float32), np.zeros(0, np.int64),
-                                         _image(100, 120, 1), np.array([[0, 0, 120, 100]], np.float32),
-                                         np.array([2]), rng)
+    out, boxes, labels, weights = T.random_cutmix(
+        _image(50, 60), np.zeros((0, 4), np.float32), np.zeros(0, np.int64), _image(100, 120, 1),
+        np.array([[0, 0, 120, 100]], np.float32), np.array([2]), rng)
     assert out.shape == (50, 60, 3)
-    assert labels.tolist() in ([], [2])
-    assert (boxes[:, 2] <= 60).all() and (boxes[:, 3] <= 50).all()
+    # image 2 (120 x 100) is halved to image 1's 60 x 50, its box with it; it weighs 1 - lam, lam being the first
+    # Beta(1.5, 1.5) draw of this seed
+    np.testing.assert_array_equal(boxes, [[0, 0, 60, 50]])
+    assert labels.tolist() == [2]
+    np.testing.assert_allclose(weights, [1 - np.random.default_rng(0).beta(1.5, 1.5)], rtol=1e-6)
 
 
 def test_mosaic_places_four_tiles():

@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from edgedet.deploy.decode_spec import (
     DECODE_SPECS,
@@ -15,6 +17,7 @@ from edgedet.deploy.decode_spec import (
     TopKBoxesSpec,
     TwoStageSpec,
     decode_spec_from_dict,
+    dense_scores,
 )
 from edgedet.deploy.thresholds import PREDICT_SCORE_THR
 from edgedet.runtime.base import Predictor
@@ -101,3 +104,26 @@ def test_constructing_a_bad_spec_fails_at_once():
         TwoStageSpec(num_classes=2, level_counts=[3], rpn_nms_iou=0.7, rpn_max_test=2, stds=[0.1])
     with pytest.raises(ValueError, match=r"decode.priors: 1 strides but 2 feat_sizes"):
         GridPriorsSpec("grid_points", [8], [[2, 2], [1, 1]])
+
+
+@pytest.mark.parametrize("as_array", [np.asarray, torch.tensor], ids=["numpy", "torch"])
+def test_dense_scores_per_quality_branch(as_array):
+    # class probabilities c of two priors x two classes and the quality q of each prior, threshold 0.05
+    c = as_array([[0.16, 0.04], [0.09, 0.36]])
+    q = as_array([[0.25], [0.01]])
+    # "iou" (Dynamic ATSS): c must pass (.16 yes, .04 no, .09 yes, .36 yes), score sqrt(c q):
+    # sqrt(.04) = .2, sqrt(.01) = .1, sqrt(.0009) = .03, sqrt(.0036) = .06. The pairs (0, 0) and (1, 0) pass
+    # although c * q (.04, .0009) is under the threshold; (0, 1) fails although its score .1 is over it
+    scores, passes = dense_scores(c, q, "iou", 0.05)
+    np.testing.assert_allclose(np.asarray(scores), [[0.2, 0.1], [0.03, 0.06]], rtol=1e-6)
+    assert np.asarray(passes).tolist() == [[True, False], [True, True]]
+    # "centerness" (ATSS): score and threshold on c * q = .04, .01, .0009, .0036: none passes
+    scores, passes = dense_scores(c, q, "centerness", 0.05)
+    np.testing.assert_allclose(np.asarray(scores), [[0.04, 0.01], [0.0009, 0.0036]], rtol=1e-6)
+    assert not np.asarray(passes).any()
+    # "none": c itself
+    scores, passes = dense_scores(c, None, "none", 0.05)
+    np.testing.assert_allclose(np.asarray(scores), np.asarray(c))
+    assert np.asarray(passes).tolist() == [[True, False], [True, True]]
+    with pytest.raises(ValueError, match="quality must be one of"):
+        dense_scores(c, q, "iuo", 0.05)

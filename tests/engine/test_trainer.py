@@ -187,6 +187,17 @@ def test_multiscale_batches_follow_the_training_size(tiny_synth, tmp_path, monke
     assert len(sizes) == 3 and set(sizes) <= {64, 96, 128}
 
 
+def test_each_epoch_loader_knows_its_share_of_training(tiny_synth, tmp_path):
+    cfg = tiny_config(tiny_synth, epochs=6)
+    cfg.data.cutmix, cfg.data.cutmix_until = 1.0, 0.5
+    cfg.data.gridmask, cfg.data.gridmask_ramp = 0.6, 1.0
+    trainer = Trainer(cfg, tmp_path / "r", progress=False)
+    # epoch 2 of 6 starts at 1/3 of training: CutMix on, GridMask .6 * 1/3 = .2; epoch 3 starts at 1/2: CutMix off
+    two, three = trainer._train_loader(2).dataset, trainer._train_loader(3).dataset
+    assert (two.cutmix_p, three.cutmix_p) == (1.0, 0.0)
+    assert two.gridmask_p == pytest.approx(0.2) and three.gridmask_p == pytest.approx(0.3)
+
+
 def test_loader_workers_and_threads_follow_the_cores(tiny_synth, tmp_path, monkeypatch, caplog):
     import logging
 

@@ -1,4 +1,5 @@
-"""ONNX round trip of a tiny anchor-based zoo detector (ATSS with a centerness branch): parity and predict."""
+"""ONNX round trip of tiny anchor-based zoo detectors (ATSS with a centerness branch, Dynamic ATSS with an IoU
+branch): parity, and predict scoring as the PyTorch post-processing does."""
 
 from __future__ import annotations
 
@@ -41,13 +42,12 @@ def test_fp32_parity_and_outputs(exported):
     assert p["detections"]["torch"] >= 10 and p["detections_match"]
 
 
-def test_predict_matches_postprocess_in_original_pixels(exported):
-    model, res, data = exported
+def _assert_predict_matches_postprocess(model, export_dir, data, score_thr):
     image = cv2.resize(cv2.imread(str(image_files(data / "images" / "val", 1)[0])), (160, 120))
-    dets = load(res["fp32"].dir, threads=1).predict(image, score_thr=0.15)
+    dets = load(export_dir, threads=1).predict(image, score_thr=score_thr)
     x, info = preprocess_bgr(image, IMGSZ)
     with torch.no_grad():
-        ref = model.postprocess(model(torch.from_numpy(x)), score_thr=0.15)[0]
+        ref = model.postprocess(model(torch.from_numpy(x)), score_thr=score_thr)[0]
     assert len(dets) >= 5 and len(dets) == len(ref["scores"])
     order = np.lexsort((dets.boxes[:, 0], dets.labels, -np.round(dets.scores, 5)))
     ref_order = np.lexsort((ref["boxes"][:, 0].numpy(), ref["labels"].numpy(), -np.round(ref["scores"].numpy(), 5)))
@@ -55,6 +55,26 @@ def test_predict_matches_postprocess_in_original_pixels(exported):
     np.testing.assert_array_equal(dets.labels[order], ref["labels"].numpy()[ref_order])
     np.testing.assert_allclose(dets.boxes[order], boxes_to_original(ref["boxes"].numpy(), info)[ref_order],
                                atol=1e-2)
+
+
+def test_predict_matches_postprocess_in_original_pixels(exported):
+    model, res, data = exported
+    _assert_predict_matches_postprocess(model, res["fp32"].dir, data, 0.15)
+
+
+def test_dynamic_atss_export_scores_sqrt_cls_iou_like_pytorch(tiny_synth, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="dynamic_atss_r18_fpn", num_classes=3, width=0.25, imgsz=IMGSZ)).eval()
+    with torch.no_grad():
+        model.head.cls_out.weight.normal_(0.0, 0.1)
+        model.head.cls_out.bias.fill_(-1.5)
+    (res,) = export(model, formats=["onnx"], precisions=["fp32"], imgsz=IMGSZ, out_dir=tmp_path,
+                    class_names=CLASS_NAMES, model_name="dynamic_atss_r18_fpn",
+                    parity_images=image_files(tiny_synth / "images" / "val", 2))
+    assert res.metadata["decode"]["quality"] == "iou" and res.parity["passed"], res.parity
+    # the runtime's decode (sqrt(cls * iou) where cls passes, edgedet.deploy.decode_spec.dense_scores) gives the
+    # detections of the PyTorch post-processing; the formula itself is pinned in tests/deploy and tests/runtime
+    _assert_predict_matches_postprocess(model, res.dir, tiny_synth, 0.15)
 
 
 def test_int8_keeps_the_head_outputs_float(exported):

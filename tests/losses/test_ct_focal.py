@@ -38,3 +38,13 @@ def test_extreme_logits_finite_and_module():
     torch.testing.assert_close(CTFocalLoss(loss_weight=2.0)(logits, target), 2 * loss)
     with pytest.raises(ValueError):
         ct_focal_loss(logits, target[:2])
+
+
+def test_peak_terms_take_their_weight():
+    # as test_hand_values, the peak weighted 0.4 (a CutMix box): .4 * .25 ln 2; negatives keep their terms, and
+    # 'mean' still divides by the number of peaks (1), not by their weights
+    logits, target = torch.zeros(3), torch.tensor([1.0, 0.5, 0.0])
+    log2 = math.log(2)
+    per = ct_focal_loss(logits, target, reduction="none", pos_weight=torch.tensor([0.4, 9.0, 9.0]))
+    torch.testing.assert_close(per, torch.tensor([0.1 * log2, 0.015625 * log2, 0.25 * log2]))
+    torch.testing.assert_close(ct_focal_loss(logits, target, pos_weight=torch.tensor([0.4, 9.0, 9.0])), per.sum())

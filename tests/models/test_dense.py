@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from edgedet.assigners import ATSSAssigner, MaxIoUAssigner
+from edgedet.config import resolve
 from edgedet.deploy.decode_spec import AnchorDeltasSpec
-from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, VarifocalClassification
-from edgedet.models.zoo import PRESETS
+from edgedet.models.criteria.dense_losses import BalancedL1BoxLoss, L1BoxLoss, SmoothL1BoxLoss, VarifocalClassification
+from edgedet.models.zoo import PRESETS, build_model
 from edgedet.structures.priors import feat_sizes_for_input
 
 torch.set_num_threads(1)
@@ -71,7 +72,7 @@ def test_perfect_outputs_give_zero_box_loss_and_decode_to_gt(name):
     reg[pos.b, pos.p] = model.coder.encode(priors[pos.p], pos.boxes)
     perfect = (cls, reg) + ((torch.full_like(out[2], 20.0),) if len(out) > 2 else ())
     model.train()
-    if name == "retinanet_r18_fpn":  # L1 on deltas: exactly 0; focal: ~0
+    if name == "retinanet_r18_fpn":  # smooth L1 on deltas: exactly 0; focal: ~0
         losses = model.loss(perfect, TARGETS[:1])
         assert float(losses["loss_box"].detach()) < 1e-5 and float(losses["loss_cls"].detach()) < 1e-5
     dets = model.postprocess(perfect, score_thr=0.5)[0]
@@ -87,6 +88,36 @@ def test_postprocess_limits_and_predict():
     assert len(dets) == 2 and all(d["boxes"].shape == (7, 4) for d in dets)
     assert all(bool((d["scores"][:-1] >= d["scores"][1:]).all()) for d in dets)
     assert all(float(d["boxes"].min()) >= 0 and float(d["boxes"].max()) <= 64 for d in dets)
+
+
+def test_dynamic_atss_scores_sqrt_cls_iou_where_cls_passes():
+    model = _tiny("dynamic_atss_r18_fpn").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 64, 64))
+    logit = lambda p: float(torch.logit(torch.tensor(p, dtype=torch.float64)))  # noqa: E731
+    cls = torch.full_like(out[0], -30.0)
+    qual = torch.full_like(out[2], -30.0)
+    # three stride-8 priors (centres 0: (4, 4), 27: (28, 28), 63: (60, 60); 64 px anchors), class 1
+    for prior, c, q in ((0, 0.16, 0.25), (27, 0.64, 0.81), (63, 0.04, 0.81)):
+        cls[0, prior, 1], qual[0, prior, 0] = logit(c), logit(q)
+    dets = model.postprocess((cls, torch.zeros_like(out[1]), qual), score_thr=0.05)[0]
+    # the class probability must pass .05 (.16 and .64 do, .04 does not); score sqrt(c q): sqrt(.5184) = .72 and
+    # sqrt(.04) = .2 (c * q = .04 alone would fail the threshold; prior 63's sqrt(.0324) = .18 would pass)
+    torch.testing.assert_close(dets["scores"], torch.tensor([0.72, 0.2]))
+    assert dets["labels"].tolist() == [1, 1]
+    # zero deltas decode to the anchors, clipped to the 64 px input: [-4, -4, 60, 60] and [-28, -28, 36, 36]
+    # (IoU .36 < .5: NMS keeps both)
+    torch.testing.assert_close(dets["boxes"], torch.tensor([[0.0, 0, 60, 60], [0, 0, 36, 36]]))
+
+
+def test_dynamic_atss_pred_iou_ratio_from_config():
+    cfg = resolve("dynamic_atss_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64"])
+    assert cfg.model.pred_iou_ratio == 0.5  # the paper's IoU_pred + IoU_anchor
+    cfg = resolve("dynamic_atss_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64",
+                                           "model.pred_iou_ratio=0"])
+    assert build_model(cfg.model).criterion.assigner.pred_iou_ratio == 0.0
+    with pytest.raises(ValueError, match=r"model.pred_iou_ratio=1.5 is not allowed: it must be \[0, 1\]"):
+        resolve("dynamic_atss_r18_fpn", ["model.pred_iou_ratio=1.5"])
 
 
 def test_feature_sizes_inferred_without_forward():
@@ -118,6 +149,19 @@ def test_preset_defaults():
     assert isinstance(_tiny("atss_r18_fpn").criterion.assigner, ATSSAssigner)
     assert isinstance(_tiny("dynamic_atss_vfl_r18_fpn").criterion.cls_loss, VarifocalClassification)
     assert isinstance(_tiny("libra_retinanet_r18_fpn").criterion.box_loss, BalancedL1BoxLoss)
+
+
+def test_retinanet_box_loss_is_smooth_l1_and_l1_is_selectable_from_config():
+    cfg = resolve("retinanet_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64"])
+    assert cfg.model.box_loss == "smooth_l1"  # the YAML names it
+    box = build_model(cfg.model).criterion.box_loss
+    assert type(box) is SmoothL1BoxLoss and box.beta == 0.11  # the paper's beta
+    assert type(_tiny("retinanet_r18_fpn").criterion.box_loss) is SmoothL1BoxLoss  # "" = the preset's own
+    cfg = resolve("retinanet_r18_fpn", ["model.num_classes=3", "model.width=0.25", "model.imgsz=64",
+                                        "model.box_loss=l1"])
+    assert type(build_model(cfg.model).criterion.box_loss) is L1BoxLoss
+    with pytest.raises(ValueError, match="Unknown box loss 'l2'. Available: smooth_l1, l1"):
+        PRESETS["retinanet_r18_fpn"](3, width=0.25, imgsz=64, box_loss="l2")
 
 
 def test_r50_parameter_counts_match_published():

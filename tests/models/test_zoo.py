@@ -33,6 +33,14 @@ def test_config_fields_reach_the_model():
     assert all(p.requires_grad for p in frozen.backbone.stages[1].parameters())
 
 
+def test_ags_switch_reaches_the_criterion_from_the_yaml():
+    from edgedet.config import resolve
+
+    small = ["model.num_classes=3", "model.width=0.25"]
+    assert build_model(resolve("pafnet_lite_mbv3", small).model).criterion.ags is True  # the YAML's default
+    assert build_model(resolve("pafnet_lite_mbv3", [*small, "model.ags=false"]).model).criterion.ags is False
+
+
 def test_full_size_lite_matches_reference_params():
     m = build_model(ModelConfig(name="pafnet_lite_mbv3", num_classes=80))
     n = sum(p.numel() for p in m.parameters())

@@ -148,6 +148,23 @@ def test_anchor_ltrb_with_quality():
     np.testing.assert_array_equal(labels, label[nms].numpy())
 
 
+def test_anchor_iou_quality_thresholds_the_class_probability_and_scores_the_geometric_mean():
+    # two grid points (stride 8, centres (4, 4) and (12, 4)), one class; logit(p) = ln(p / (1 - p))
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    spec = {"type": "anchor_ltrb", "num_classes": 1, "quality": "iou", "normalizer": 1.0, "clamp_negative": True,
+            "priors": {"type": "grid_points", "strides": [8], "feat_sizes": [[1, 2]], "center_offset": 0.5},
+            "nms_pre": 1000, "nms_iou": 0.5, "max_det": 100, "clip_to_input": False}
+    cls = np.float32([[[logit(0.16)], [logit(0.04)]]])
+    qual = np.float32([[[logit(0.25)], [logit(0.81)]]])
+    reg = np.float32([[[2, 2, 2, 2], [3, 3, 3, 3]]])
+    boxes, scores, labels = decode_outputs([cls, reg, qual], spec, 0.05)[0]
+    # prior 0: c = .16 passes 0.05 although c * q = .04 does not; score sqrt(.04) = .2. Prior 1: c = .04 fails
+    # although its score sqrt(.0324) = .18 would pass
+    np.testing.assert_allclose(scores, [0.2], rtol=1e-5)
+    np.testing.assert_allclose(boxes, [[2, 2, 6, 6]], atol=1e-5)
+    assert labels.tolist() == [0]
+
+
 def test_anchor_spec_errors():
     spec = {"type": "anchor_deltas", "num_classes": 2, "priors": atss_anchors((8,)).spec([(4, 4)]),
             "quality": "iou"}

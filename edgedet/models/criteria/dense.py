@@ -58,8 +58,10 @@ class DenseContext:
 class DenseCriterion(Criterion):
     """Assign every image, then ``loss_cls``, ``loss_box`` and (with a quality target) ``loss_quality``.
 
-    * ``loss_cls``: ``cls_loss`` over the non-ignored priors / normaliser; NoisyAnchor re-weights (from the
-      assigner) are applied to the positive rows, keeping their total.
+    * ``loss_cls``: ``cls_loss`` over the non-ignored (valid) priors / normaliser. With NoisyAnchor re-weights
+      (from the assigner) the positives weigh ``r`` and the other valid priors 1, and the whole is rescaled so the
+      total over all valid priors is unchanged (``sum L / sum(w L)``; ``(P + N) / (r P + N)`` when every loss is
+      equal), as the authors' code does: weight moves between positives and negatives.
     * ``loss_box``: ``box_loss.weight`` x (sum of ``box_loss`` over the positives / normaliser), or, with
       ``box_loss.quality_weighted``, the quality-target-weighted sum / the rank-averaged sum of the targets.
     * ``loss_quality``: BCE of the quality branch against the quality target / normaliser.
@@ -71,8 +73,8 @@ class DenseCriterion(Criterion):
         box_loss: a :class:`~edgedet.models.criteria.dense_losses.BoxLoss`.
         quality: target of the head's quality branch (:class:`CenternessTarget`, :class:`IoUTarget`), or None
             for a head without one.
-        normalizer: :class:`NumPosNormalizer` (default) or :class:`EMANormalizer` (its moving average is
-            updated in training mode).
+        normalizer: :class:`NumPosNormalizer` (default) or :class:`EMANormalizer` (in training mode its moving
+            average first takes in the batch's positive count, then divides the batch's losses, as the reference).
         extra_terms: see :class:`~edgedet.models.criteria.base.Criterion`; their context is a :class:`DenseContext`.
     """
 
@@ -122,6 +124,8 @@ class DenseCriterion(Criterion):
         cls, reg = outputs[0], outputs[1]
         pos, valid = self.assign(outputs, targets, priors, num_level_priors, coder)
         num_pos = int(pos.p.numel())
+        if self.training:  # update before dividing: this batch's count is part of its own normaliser
+            self.normalizer.update(num_pos, cls.device)
         norm = self.normalizer(num_pos, cls.device)
         pred_boxes = coder.decode(priors[pos.p], reg[pos.b, pos.p])  # with gradient (GIoU)
         iou_target = elementwise_box_iou_xyxy(pred_boxes.detach(), pos.boxes).clamp(min=0)
@@ -143,14 +147,14 @@ class DenseCriterion(Criterion):
         if self.quality is not None:
             q = outputs[2][pos.b, pos.p, 0]
             out["loss_quality"] = iou_branch_loss(q, q_target, reduction="sum") / norm if num_pos else outputs[2].sum() * 0
-        if self.training:
-            self.normalizer.update(num_pos, cls.device)
         return out, DenseContext(priors, list(num_level_priors), pos, valid, norm)
 
     def _cls_sum(self, cls: Tensor, pos: DensePositives, valid: Tensor, iou_target: Tensor) -> Tensor:
-        """Summed classification loss over valid rows (NoisyAnchor re-weights applied to the positive rows)."""
-        rows = self.cls_loss(cls, pos, iou_target) * valid
+        """Summed classification loss over valid rows; NoisyAnchor re-weights: ``r`` on the positives, 1 on the
+        other valid rows, the total over all valid rows kept (see the class docstring)."""
+        rows = self.cls_loss(cls, pos, iou_target)  # [B, P]
         if pos.weights is None:
-            return rows.sum()
-        pos_rows = rows[pos.b, pos.p]
-        return rows.sum() - pos_rows.sum() + reweight_keep_total(pos_rows, pos.weights).sum()
+            return (rows * valid).sum()
+        weights = torch.ones_like(rows)
+        weights[pos.b, pos.p] = pos.weights
+        return reweight_keep_total(rows[valid], weights[valid]).sum()

@@ -3,12 +3,15 @@ import torch
 from torch import nn
 
 from edgedet.assigners import ATSSAssigner, MaxIoUAssigner, NoisyAnchorAssigner
+from edgedet.assigners.base import Assigner, AssignResult
+from edgedet.losses.normalizer import EMANormalizer
 from edgedet.models.criteria.dense import DenseCriterion, reweight_keep_total
 from edgedet.models.criteria.dense_losses import (
     FocalClassification,
     GIoUBoxLoss,
     L1BoxLoss,
     QualityFocalClassification,
+    SmoothL1BoxLoss,
 )
 from edgedet.models.zoo import PRESETS
 from edgedet.structures.coders import DeltaXYWHCoder
@@ -37,6 +40,7 @@ def test_reweight_keeps_total_and_noisy_anchor_loss():
     model = _tiny("noisy_anchor_retinanet_r18_fpn")
     crit = model.criterion
     assert isinstance(crit.assigner, NoisyAnchorAssigner) and crit.assigner.top_n == 30
+    assert isinstance(crit.box_loss, SmoothL1BoxLoss) and crit.box_loss.beta == 0.1  # the authors' code
     assert float(crit.normalizer.num_pos_ema) == 100.0
     model.loss(model(torch.randn(2, 3, 64, 64)), TARGETS)
     assert 90.0 < float(crit.normalizer.num_pos_ema) < 100.0  # EMA moved towards this batch's <= 30 positives
@@ -67,6 +71,68 @@ def test_hand_built_focal_l1_values():
     # L1 on deltas: prior 0 is exact (0); prior 1's target is (-.1, -.1, 0, 0)
     torch.testing.assert_close(out["loss_box"], torch.tensor(0.2 / 2))
     assert set(out) == {"loss_cls", "loss_box"}
+
+
+class _FixedNoisyAssigner(Assigner):
+    """Priors 0 and 1 positive for GT 0 with NoisyAnchor re-weights 3 and 1, prior 2 negative, prior 3 ignored."""
+
+    def assign(self, priors, num_level_priors, gt_boxes, gt_labels, *, pred_boxes=None, pred_scores=None,
+               gt_boxes_ignore=None):
+        return AssignResult(gt_inds=torch.tensor([1, 1, 0, -1]), max_overlaps=torch.zeros(4),
+                            labels=torch.tensor([1, 1, -1, -1]), soft_targets=torch.tensor([1.0, 1.0, 0.0, 0.0]),
+                            weights=torch.tensor([3.0, 1.0, 1.0, 1.0]))
+
+
+class _LinearRows:
+    """A classification loss linear in one logit per prior: row i = c_i * cls[b, i, 0] with c = 1, 2, 3, 4, so
+    the gradient of a row is exactly the weight the criterion gives it."""
+
+    def __call__(self, cls, pos, iou_target):
+        return cls[..., 0] * torch.tensor([1.0, 2.0, 3.0, 4.0])
+
+
+def test_noisy_anchor_cls_reweighting_spans_all_valid_priors():
+    priors, targets, _, reg = _hand_batch()
+    cls = torch.zeros(1, 4, 2)
+    cls[..., 0] = 1.0
+    cls.requires_grad_(True)
+    crit = DenseCriterion(assigner=_FixedNoisyAssigner(), cls_loss=_LinearRows(), box_loss=L1BoxLoss())
+    out = crit((cls, reg), targets, priors=priors, num_level_priors=[4], coder=DeltaXYWHCoder())
+    # valid rows 0, 1, 2 (prior 3 is ignored): losses L = 1, 2, 3; weights w = r = 3, 1 on the positives and 1 on
+    # the negative. Rescale over all valid rows: sum L / sum(w L) = 6 / (3 + 2 + 3) = 0.75, so the total stays 6;
+    # normaliser = 2 positives -> loss_cls = 6 / 2 = 3
+    torch.testing.assert_close(out["loss_cls"], torch.tensor(3.0))
+    out["loss_cls"].backward()
+    # d/dlogit of row i = w_i * 0.75 * c_i / 2: 3 * .75 * 1 / 2 = 1.125, 1 * .75 * 2 / 2 = .75, 1 * .75 * 3 / 2 =
+    # 1.125, ignored 0. (Rescaling over the positives only would give .9, .6, 1.5: the negative would keep its
+    # weight and the positives their total.)
+    torch.testing.assert_close(cls.grad[0, :, 0], torch.tensor([1.125, 0.75, 1.125, 0.0]))
+    assert float(cls.grad[0, :, 1].abs().sum()) == 0.0
+
+
+def test_ema_normaliser_takes_the_batch_in_before_dividing():
+    priors, targets, cls, reg = _hand_batch()
+    crit = DenseCriterion(assigner=MaxIoUAssigner(0.5, 0.4), cls_loss=FocalClassification(), box_loss=L1BoxLoss(),
+                          normalizer=EMANormalizer(init=100.0, momentum=0.9))
+    out = crit((cls, reg), targets, priors=priors, num_level_priors=[4], coder=DeltaXYWHCoder())
+    # as in test_hand_built_focal_l1_values: 2 positives; summed focal 2 * pos_term + 6 * neg_term, L1 sum 0.2.
+    # The EMA first moves to 0.9 * 100 + 0.1 * 2 = 90.2, then divides (dividing by the old 100 was the bug)
+    pos_term, neg_term = 0.25 * 0.25 * 0.6931471805599453, 0.75 * 0.25 * 0.6931471805599453
+    torch.testing.assert_close(out["loss_cls"], torch.tensor((2 * pos_term + 6 * neg_term) / 90.2))
+    torch.testing.assert_close(out["loss_box"], torch.tensor(0.2 / 90.2))
+    crit.eval()  # evaluation batches leave the average alone and divide by it as it is
+    out = crit((cls, reg), targets, priors=priors, num_level_priors=[4], coder=DeltaXYWHCoder())
+    torch.testing.assert_close(out["loss_box"], torch.tensor(0.2 / 90.2))
+    assert float(crit.normalizer.num_pos_ema) == pytest.approx(90.2)
+
+
+def test_smooth_l1_box_loss_hand_values():
+    # beta 0.1 (NoisyAnchor): |x| = .05 < beta -> .5 * .05^2 / .1 = .0125; |x| = .3 -> .3 - .05 = .25; 0 -> 0
+    rows = SmoothL1BoxLoss(beta=0.1)(torch.tensor([[0.05, -0.3, 0.0, 0.0]]), torch.zeros(1, 4))
+    torch.testing.assert_close(rows, torch.tensor([0.2625]))
+    # beta 0.11 (RetinaNet): |x| = .11 sits on the switch: .5 * .11 = .055 either way; |x| = 1 -> 1 - .055 = .945
+    rows = SmoothL1BoxLoss(beta=0.11)(torch.tensor([[0.11, 1.0, 0.0, 0.0]]), torch.zeros(1, 4))
+    torch.testing.assert_close(rows, torch.tensor([0.055 + 0.945]))
 
 
 def test_giou_on_decoded_boxes_and_quality_weighting():

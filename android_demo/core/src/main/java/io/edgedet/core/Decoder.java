@@ -80,7 +80,8 @@ public final class Decoder {
         int c = spec.integer("num_classes");
         Priors priors = Priors.fromSpec(spec.object("priors"));
         int p = priors.count();
-        boolean withQuality = !spec.string("quality", "none").equals("none");
+        String quality = spec.string("quality", "none");
+        boolean withQuality = !quality.equals("none");
         need(outputs, withQuality ? 3 : 2, withQuality ? "(cls, reg, quality)" : "(cls, reg)");
         float[] cls = outputs[0];
         float[] reg = outputs[1];
@@ -89,9 +90,16 @@ public final class Decoder {
             throw new IllegalArgumentException("anchor outputs must be cls [1, " + p + ", " + c + "], reg [1, " + p
                     + ", 4]" + (qual != null ? ", quality [1, " + p + ", 1]" : "") + " for these priors");
         }
+        // as edgedet.deploy.decode_spec.dense_scores: "iou" (Dynamic ATSS) thresholds the class probability and
+        // scores sqrt(cls * iou); "centerness" scores and thresholds cls * centerness; "none" the class probability
         final float[] scores = new float[p * c];
+        final boolean[] passes = new boolean[p * c];
+        boolean geometric = quality.equals("iou");
         for (int i = 0; i < scores.length; i++) {
-            scores[i] = qual == null ? sigmoid(cls[i]) : sigmoid(cls[i]) * sigmoid(qual[i / c]);
+            float prob = sigmoid(cls[i]);
+            float product = qual == null ? prob : prob * sigmoid(qual[i / c]);
+            scores[i] = geometric ? (float) Math.sqrt(product) : product;
+            passes[i] = (geometric ? prob : product) > scoreThr;
         }
         int topK = spec.integer("nms_pre", 1000);
         List<Integer> cands = new ArrayList<Integer>();
@@ -99,7 +107,7 @@ public final class Decoder {
         for (int n : priors.levelCounts) {
             List<Integer> level = new ArrayList<Integer>();
             for (int i = start * c; i < (start + n) * c; i++) {
-                if (scores[i] > scoreThr) {
+                if (passes[i]) {
                     level.add(i);
                 }
             }
