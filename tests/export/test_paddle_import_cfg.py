@@ -50,3 +50,14 @@ def test_pad_stride_that_divides_the_size_is_a_no_op():
 def test_what_cannot_be_mapped_is_refused_naming_it(ops, message):
     with pytest.raises(PaddleImportError, match=message):
         preprocess_from_infer_cfg(ops, "m/infer_cfg.yml")
+
+
+def test_help_leads_with_two_examples(capsys):
+    from edgedet.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["import-paddle", "--help"])
+    assert exit_.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("examples:")
+    assert all(line.startswith("  edgedet import-paddle ") for line in lines[start + 1 : start + 3])
