@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--android", metavar="ASSETS_DIR", help="also copy the TFLite export (the first --precision) to "
                    "ASSETS_DIR/model/, where the demo app finds it: android_demo/app/src/main/assets")
 
+    from edgedet.export.paddle_import_cli import add_import_paddle_parser  # light; paddle only when it runs
+
+    add_import_paddle_parser(sub)
+
     p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")
     csub.add_parser("list", help="list the zoo model names")
@@ -384,6 +388,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return run_export(args)
 
 
+def cmd_import_paddle(args: argparse.Namespace) -> int:
+    from edgedet.export.paddle_import_cli import run_import_paddle
+
+    return run_import_paddle(args)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from edgedet.data import check_dataset_report, convert, dataset_stats, generate_synth
     from edgedet.data.stats import format_stats_table
@@ -521,6 +531,7 @@ def _bench_accuracy(args: argparse.Namespace):
 COMMANDS = {
     "bench": cmd_bench, "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "distill": cmd_distill, "eval": cmd_eval,
     "export": cmd_export, "config": cmd_config, "quickstart": cmd_quickstart, "predict": cmd_predict, "demo": cmd_demo,
+    "import-paddle": cmd_import_paddle,
 }
 
 

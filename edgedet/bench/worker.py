@@ -139,8 +139,6 @@ def _decode(d: dict[str, Any]):
 def _predict(predictor, images: list[str], score_thr: float) -> dict[str, Any]:
     import cv2
 
-    from edgedet.deploy.preprocess import preprocess_bgr
-
     dets, raw = [], None
     for path in images:
         image = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -151,7 +149,7 @@ def _predict(predictor, images: list[str], score_thr: float) -> dict[str, Any]:
         dets.append({"boxes": d.boxes.astype(float).round(4).tolist(), "scores": d.scores.astype(float).tolist(),
                      "labels": d.labels.astype(int).tolist()})
         if raw is None:
-            x = preprocess_bgr(image, predictor.imgsz)[0]
+            x = predictor.preprocess(image)[0]
             raw, first_input = [_encode(o) for o in predictor.run(x)], _encode(x)
     return {"detections": dets, "raw_first": raw, "input_first": first_input if raw is not None else None}
 
@@ -161,7 +159,6 @@ def serve(model: str, threads: int, cores: str) -> None:
     from edgedet import runtime
     from edgedet.bench.machine import cpu_model, load_average_1min
     from edgedet.bench.timing import time_calls
-    from edgedet.deploy.preprocess import preprocess_bgr
 
     chosen = resolve_cores(cores)
     if hasattr(os, "sched_setaffinity") and cores != "all":
@@ -172,7 +169,7 @@ def serve(model: str, threads: int, cores: str) -> None:
     t1 = time.perf_counter()
     import numpy as np
 
-    x = preprocess_bgr(np.full((predictor.imgsz, predictor.imgsz, 3), 114, np.uint8), predictor.imgsz)[0]
+    x = predictor.preprocess(np.full((predictor.imgsz, predictor.imgsz, 3), 114, np.uint8))[0]
     predictor.run(x)
     t2 = time.perf_counter()
     fmt = predictor.meta.get("format", "onnx")

@@ -257,12 +257,38 @@ class TwoStageSpec(_Spec):
         _check_len(self.stds, 4, f"{where}.stds")
 
 
-DecodeSpec = Union[TopKBoxesSpec, AnchorDeltasSpec, AnchorLTRBSpec, TwoStageSpec]
+@dataclass
+class DetectionsInModelSpec(_Spec):
+    """``"detections_in_model"``: the graph ran NMS itself and gives ``[N, 6]`` rows (class, score, x1, y1, x2, y2)
+    plus a count per image (a PaddleDetection model imported by ``edgedet import-paddle``).
+
+    ``im_shape_input`` / ``scale_factor_input`` name the graph's extra ``[B, 2]`` inputs (empty: it has none);
+    the backend feeds them the input size and ``[1, 1]``, so the rows come out in model-input pixels.
+    """
+
+    num_classes: int
+    type: str = field(default="detections_in_model", init=False)
+    outputs: list[str] = field(default_factory=lambda: ["detections", "counts"])
+    im_shape_input: str = ""
+    scale_factor_input: str = ""
+
+    def validate(self, where: str = "decode") -> None:
+        if self.num_classes < 1:
+            raise ValueError(f"{where}.num_classes must be >= 1, got {self.num_classes}; {_FIX}")
+        _check_len(self.outputs, 2, f"{where}.outputs")
+
+    def side_inputs(self) -> list[str]:
+        """The graph's inputs besides the image that the backend feeds (``im_shape``, ``scale_factor``)."""
+        return [name for name in (self.im_shape_input, self.scale_factor_input) if name]
+
+
+DecodeSpec = Union[TopKBoxesSpec, AnchorDeltasSpec, AnchorLTRBSpec, TwoStageSpec, DetectionsInModelSpec]
 DECODE_SPECS: dict[str, type] = {
     "topk_boxes": TopKBoxesSpec,
     "anchor_deltas": AnchorDeltasSpec,
     "anchor_ltrb": AnchorLTRBSpec,
     "two_stage": TwoStageSpec,
+    "detections_in_model": DetectionsInModelSpec,
 }
 
 
@@ -282,3 +308,9 @@ def decode_spec_from_dict(data: Any, where: str = "decode") -> DecodeSpec:
 def as_decode_spec(spec: DecodeSpec | dict[str, Any]) -> DecodeSpec:
     """``spec`` itself when already typed, else parsed (and validated) from its dict."""
     return spec if isinstance(spec, _Spec) else decode_spec_from_dict(spec)
+
+
+def side_inputs(spec: DecodeSpec | dict[str, Any]) -> list[str]:
+    """Names of the graph inputs besides the image that a backend must feed (none for edgedet's own exports)."""
+    spec = as_decode_spec(spec)
+    return spec.side_inputs() if isinstance(spec, DetectionsInModelSpec) else []

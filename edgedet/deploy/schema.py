@@ -15,7 +15,8 @@ Schema (``schema_version`` 1); every export directory holds one, beside the mode
       "input": {"name": "images", "size": 320, "layout": "NCHW" | "NHWC",
                 "shape": [1, 3, 320, 320] | [1, 320, 320, 3], "dtype": "float32"},
       "preprocess": {"color": "rgb", "scale": 1/255, "mean": [...], "std": [...],
-                     "letterbox": {"centred": true, "pad_value": 114}},
+                     "letterbox": {"centred": true, "pad_value": 114}},   # edgedet.deploy.preprocess.PreprocessSpec
+                    # an imported model may instead say "resize": "stretch" (no letterbox) and "interp": "cubic"
       "outputs": [{"name": "boxes", "shape": [1, 100, 4], "dtype": "float32"}, ...],  # in export-graph order
       "decode": {"type": ..., ...},             # Detector.decode_spec().to_dict(): edgedet.deploy.decode_spec
       "calibration": null | {"n_images": 200, "source": "...", "method": "percentile"},
@@ -37,7 +38,7 @@ from typing import Any
 
 from edgedet import __version__
 from edgedet.deploy.decode_spec import DecodeSpec, as_decode_spec, decode_spec_from_dict
-from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
+from edgedet.deploy.preprocess import DEFAULT_PREPROCESS, PreprocessSpec
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "edgedet.json"
@@ -63,11 +64,9 @@ def file_sha256(path: str | Path) -> str:
 
 
 def preprocess_block() -> dict[str, Any]:
-    """The normalisation / letterbox rule of :mod:`edgedet.deploy.preprocess`, as stored in ``edgedet.json``."""
-    return {
-        "color": "rgb", "scale": 1.0 / 255.0, "mean": list(MEAN), "std": list(STD),
-        "letterbox": {"centred": True, "pad_value": PAD_VALUE},
-    }
+    """edgedet's own normalisation / letterbox rule (:data:`edgedet.deploy.preprocess.DEFAULT_PREPROCESS`), as
+    stored in ``edgedet.json``."""
+    return DEFAULT_PREPROCESS.to_block()
 
 
 def build_metadata(
@@ -82,6 +81,7 @@ def build_metadata(
     decode: DecodeSpec | dict[str, Any],
     layout: str = "NCHW",
     input_name: str = "images",
+    preprocess: PreprocessSpec = DEFAULT_PREPROCESS,
     calibration: dict[str, Any] | None = None,
     source_ckpt: str | Path | None = None,
     extra: dict[str, Any] | None = None,
@@ -92,6 +92,7 @@ def build_metadata(
         outputs: ``[{"name": str, "shape": [int, ...], "dtype": str}, ...]`` in export-graph order.
         decode: ``Detector.decode_spec()`` (typed, or its dict: validated through
             :func:`edgedet.deploy.decode_spec.decode_spec_from_dict` either way).
+        preprocess: how images become the input (edgedet's own unless the model was imported with another rule).
         calibration: ``{"n_images", "source", "method"}`` for int8, else None.
         source_ckpt: checkpoint the model came from; its sha256 is recorded.
     """
@@ -109,7 +110,7 @@ def build_metadata(
         "class_names": list(class_names),
         "num_classes": len(class_names),
         "input": {"name": input_name, "size": int(imgsz), "layout": layout, "shape": shape, "dtype": "float32"},
-        "preprocess": preprocess_block(),
+        "preprocess": preprocess.to_block(),
         "outputs": [dict(o) for o in outputs],
         "decode": as_decode_spec(decode).to_dict(),
         "calibration": calibration,
@@ -176,14 +177,10 @@ def _check_input(inp: dict, source: str) -> None:
 
 
 def _check_preprocess(pre: dict, source: str) -> None:
-    ref = preprocess_block()
-    for key in ("color", "mean", "std", "letterbox"):
-        got = pre.get(key)
-        same = got == ref[key] if key in ("color", "letterbox") else (
-            isinstance(got, list) and len(got) == 3 and all(abs(a - b) < 1e-6 for a, b in zip(got, ref[key])))
-        if not same:
-            raise ValueError(f"{source}: preprocess.{key} = {got!r} but this edgedet preprocesses with {ref[key]!r} "
-                             f"(edgedet.deploy.preprocess); {_FIX}")
+    try:
+        PreprocessSpec.from_block(pre)
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
 
 
 def _check_outputs(outputs: list, source: str) -> None:

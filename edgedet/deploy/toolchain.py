@@ -13,6 +13,11 @@ as plain scripts that import nothing from edgedet (``lite_server.py``: a ``.nb``
 
 Here, in :mod:`edgedet.deploy` (stdlib only), because both sides use it: :mod:`edgedet.export.paddle_lite` runs
 ``paddle_lite_opt`` and :mod:`edgedet.runtime.paddle_lite` runs ``.nb`` files through ``lite_server.py``.
+
+The building is generic: a :class:`CachedVenv` names a folder under the cache, the packages and the interpreter to
+make it from; :func:`ensure_venv` builds it once under a file lock (a stamp file records the packages, so a
+changed list rebuilds) and returns its ``python``. :data:`PADDLE_LITE` is the toolchain above; the tests build
+other environments the same way (e.g. ``tflite-runtime`` with numpy < 2, tests/runtime/test_tflite_runtime.py).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TOOLCHAIN_PACKAGES = ("paddlelite==2.13rc0", "numpy<2")
@@ -89,48 +96,83 @@ def find_python310() -> Path:
         f"{candidates or 'nothing'}). Install one (e.g. `pyenv install 3.10`) or set EDGEDET_PY310=/path/to/python3.10")
 
 
+@dataclass(frozen=True)
+class CachedVenv:
+    """A venv that edgedet builds once under :func:`cache_root`.
+
+    Attributes:
+        name: its folder under the cache (and the lock file's name).
+        packages: pip requirements, installed in one ``pip install``; the stamp records them.
+        python: returns the interpreter to make the venv from (raises :class:`ToolchainError` when there is none).
+        purpose: what it is for, in progress and error messages.
+    """
+
+    name: str
+    packages: tuple[str, ...]
+    python: Callable[[], Path]
+    purpose: str
+
+    @property
+    def path(self) -> Path:
+        return cache_root() / self.name
+
+    @property
+    def venv_python(self) -> Path:
+        return self.path / "bin" / "python"
+
+
+# find_python310 looked up at build time (not bound here), so a test's monkeypatch of it applies
+PADDLE_LITE = CachedVenv(VENV_NAME, TOOLCHAIN_PACKAGES, lambda: find_python310(), "the Python 3.10 toolchain")
+
+
 def toolchain_python() -> Path:
-    return toolchain_dir() / "bin" / "python"
+    return PADDLE_LITE.venv_python
 
 
-def _ready(venv: Path) -> bool:
-    stamp = venv / _STAMP
-    return stamp.is_file() and stamp.read_text().split("\n") == list(TOOLCHAIN_PACKAGES)
+def _ready(venv: CachedVenv) -> bool:
+    stamp = venv.path / _STAMP
+    return stamp.is_file() and stamp.read_text().split("\n") == list(venv.packages)
 
 
-def _build(venv: Path) -> None:
+def _build(venv: CachedVenv) -> None:
     """Build in place under the lock; the stamp is written last, so an interrupted build is redone."""
-    py310 = find_python310()
-    shutil.rmtree(venv, ignore_errors=True)
-    steps = [[str(py310), "-m", "venv", str(venv)],
-             [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-              *TOOLCHAIN_PACKAGES]]
+    base = venv.python()
+    shutil.rmtree(venv.path, ignore_errors=True)
+    steps = [[str(base), "-m", "venv", str(venv.path)],
+             [str(venv.venv_python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *venv.packages]]
     for cmd in steps:
         out = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if out.returncode != 0:
-            raise ToolchainError(f"building the Python 3.10 toolchain failed at `{' '.join(cmd)}`:\n"
-                                 f"{out.stderr[-3000:]}")
-    (venv / _STAMP).write_text("\n".join(TOOLCHAIN_PACKAGES))
+            raise ToolchainError(f"building {venv.purpose} failed at `{' '.join(cmd)}`:\n{out.stderr[-3000:]}")
+    (venv.path / _STAMP).write_text("\n".join(venv.packages))
+
+
+def ensure_venv(venv: CachedVenv, log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+    """Create ``venv`` (once, under a file lock) and return its ``python``.
+
+    Raises:
+        ToolchainError: no base interpreter, or pip could not install ``venv.packages``.
+    """
+    if _ready(venv):
+        return venv.venv_python
+    venv.path.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.path.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _ready(venv):
+            start = time.perf_counter()
+            log(f"edgedet: building {venv.purpose} ({', '.join(venv.packages)}) at {venv.path} ...")
+            _build(venv)
+            log(f"edgedet: {venv.purpose} built in {time.perf_counter() - start:.1f} s")
+    return venv.venv_python
 
 
 def ensure_toolchain(log=lambda msg: print(msg, file=sys.stderr)) -> Path:
-    """Create (once, under a file lock) and return the toolchain venv's ``python``.
+    """Create (once, under a file lock) and return the Paddle-Lite toolchain venv's ``python``.
 
     Raises:
         ToolchainError: no Python 3.10, or pip could not install :data:`TOOLCHAIN_PACKAGES`.
     """
-    venv = toolchain_dir()
-    if _ready(venv):
-        return toolchain_python()
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{VENV_NAME}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _ready(venv):
-            start = time.perf_counter()
-            log(f"edgedet: building the Python 3.10 toolchain ({', '.join(TOOLCHAIN_PACKAGES)}) at {venv} ...")
-            _build(venv)
-            log(f"edgedet: toolchain built in {time.perf_counter() - start:.1f} s")
-    return toolchain_python()
+    return ensure_venv(PADDLE_LITE, log)
 
 
 def worker_command(script: str, *args: str) -> list[str]:

@@ -35,7 +35,7 @@ import numpy as np
 
 from edgedet.deploy.decode_spec import decode_spec_from_dict
 from edgedet.deploy.draw import draw_detections
-from edgedet.deploy.preprocess import boxes_to_original, preprocess_bgr
+from edgedet.deploy.preprocess import LetterboxInfo, PreprocessSpec, boxes_to_original, preprocess_bgr
 from edgedet.deploy.schema import METADATA_FILE, read_metadata
 from edgedet.deploy.thresholds import PREDICT_SCORE_THR
 from edgedet.runtime.decode import decode_outputs
@@ -122,6 +122,12 @@ class Predictor:
         self.imgsz: int = meta["input"]["size"]
         self.class_names: list[str] = meta["class_names"]
         self.decode_spec = decode_spec_from_dict(meta["decode"])
+        self.preprocess_spec = PreprocessSpec.from_block(meta["preprocess"])
+
+    def preprocess(self, image_bgr: np.ndarray) -> tuple[np.ndarray, LetterboxInfo]:
+        """uint8 BGR ``[H, W, 3]`` -> this model's input ``float32 [1, 3, S, S]`` (its ``edgedet.json`` rule) and how
+        the image was placed there."""
+        return preprocess_bgr(image_bgr, self.imgsz, self.preprocess_spec)
 
     def run(self, input_nchw: np.ndarray) -> list[np.ndarray]:
         """Raw outputs for a preprocessed float32 ``[B, 3, S, S]`` batch, in ``meta["outputs"]`` order."""
@@ -132,7 +138,8 @@ class Predictor:
         return self.backend.run(x)
 
     def predict(self, image_bgr: np.ndarray, score_thr: float = PREDICT_SCORE_THR) -> Detections:
-        """Letterbox + normalise (edgedet.deploy.preprocess), run, decode, map boxes back to original pixels.
+        """Letterbox (or stretch) + normalise (edgedet.deploy.preprocess, the rule of ``edgedet.json``), run, decode,
+        map boxes back to original pixels.
 
         Args:
             image_bgr: uint8 ``[H, W, 3]`` BGR, as ``cv2.imread`` returns; ``[H, W]`` / ``[H, W, 1]`` gray and
@@ -147,7 +154,7 @@ class Predictor:
         """
         image_bgr, score_thr = check_image(image_bgr, self.imgsz), check_score_thr(score_thr)
         t0 = time.perf_counter()
-        x, info = preprocess_bgr(image_bgr, self.imgsz)
+        x, info = self.preprocess(image_bgr)
         t1 = time.perf_counter()
         outputs = self.run(x)
         t2 = time.perf_counter()

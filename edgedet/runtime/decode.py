@@ -55,6 +55,18 @@ Decode specs (as written in ``edgedet.json``; the defaults are the typed classes
   rows: softmax over the C + 1 logits (background last, dropped), per-class boxes decoded from the proposal
   with ``DeltaXYWHCoder`` (``means``, ``stds``, ``wh_clamp``) and clipped to the input, scores >
   ``score_thr``, class-wise NMS at ``nms_iou``, the ``max_det`` best.
+
+``"detections_in_model"`` (an imported PaddleDetection model whose graph ends in NMS; ``DetectionsInModelSpec``)::
+
+    {"type": "detections_in_model", "num_classes": C, "outputs": ["<rows>", "<counts>"],
+     "im_shape_input": "im_shape", "scale_factor_input": "scale_factor"}   # "" where the graph has no such input
+    outputs: rows [N, 6] = (class, score, x1, y1, x2, y2), input px, image after image; counts [B] rows per image.
+
+  The backend feeds ``im_shape = [S, S]`` and ``scale_factor = [1, 1]``, so the graph's own rescale is the
+  identity and the rows are in model-input pixels like every other decode (IoU, and so the graph's NMS, is the
+  same under the per-axis scaling that maps them to the original image). Keeps rows with class >= 0
+  (PaddleDetection writes a class -1 row when nothing is found) and score > ``score_thr``, sorted by descending
+  score, boxes clipped to the input.
 """
 
 from __future__ import annotations
@@ -68,6 +80,7 @@ from edgedet.deploy.decode_spec import (
     AnchorDeltasSpec,
     AnchorLTRBSpec,
     DecodeSpec,
+    DetectionsInModelSpec,
     GridPriorsSpec,
     TopKBoxesSpec,
     TwoStageSpec,
@@ -244,11 +257,34 @@ def decode_two_stage(
     return results
 
 
+def decode_detections_in_model(
+    outputs: list[np.ndarray], spec: DetectionsInModelSpec, score_thr: float, imgsz: int | None = None
+) -> list[ImageDetections]:
+    """``"detections_in_model"``: split the graph's NMS rows by image, threshold, sort (module docstring)."""
+    if len(outputs) < 2:
+        raise ValueError(f"detections_in_model decode needs outputs (rows [N, 6], counts [B]), got {len(outputs)}")
+    rows, counts = np.asarray(outputs[0], np.float32), np.asarray(outputs[1])
+    if rows.ndim != 2 or rows.shape[1] != 6:
+        raise ValueError(f"detections_in_model rows must be [N, 6] (class, score, x1, y1, x2, y2), got {rows.shape}")
+    counts = np.rint(counts.reshape(-1)).astype(np.int64)
+    if counts.size and (counts.min() < 0 or counts.sum() > len(rows)):
+        raise ValueError(f"detections_in_model counts {counts.tolist()} do not fit {len(rows)} rows")
+    results, start = [], 0
+    for n in counts:
+        image_rows, start = rows[start : start + n], start + n
+        image_rows = image_rows[(image_rows[:, 0] >= 0) & (image_rows[:, 1] > score_thr)]
+        image_rows = image_rows[np.argsort(-image_rows[:, 1], kind="stable")]
+        boxes = image_rows[:, 2:6] if imgsz is None else image_rows[:, 2:6].clip(0, imgsz)
+        results.append((boxes, image_rows[:, 1].copy(), np.rint(image_rows[:, 0]).astype(np.int64)))
+    return results
+
+
 DECODERS: dict[str, Callable[[list[np.ndarray], Any, float, int | None], list[ImageDetections]]] = {
     "topk_boxes": decode_topk_boxes,
     "anchor_deltas": decode_anchors,
     "anchor_ltrb": decode_anchors,
     "two_stage": decode_two_stage,
+    "detections_in_model": decode_detections_in_model,
 }
 
 

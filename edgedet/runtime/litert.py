@@ -1,7 +1,10 @@
 """LiteRT (TFLite) backend: ``LiteRTBackend(model_path, meta, threads).run(x_nchw)``.
 
 Uses ``ai_edge_litert`` (XNNPACK on by default) and falls back to ``tflite_runtime`` when only that is installed
-(2.14 gets no XNNPACK on these files and runs 2-5x slower). Runs the ``serving_default`` signature; outputs are
+(2.14 gets no XNNPACK on these files and runs 2-5x slower). tflite-runtime 2.14.0, its last release, has wheels for
+CPython 3.9-3.11 built against numpy 1.x: it imports beside numpy 2 but fails on the first interpreter, which is
+reported as an ``ImportError`` saying so (tests/runtime/test_tflite_runtime.py runs the fallback for real in a
+cached venv with numpy < 2). Runs the ``serving_default`` signature; outputs are
 read by name in ``edgedet.json`` order. The file's input is NHWC (``meta["input"]["layout"]``): the backend
 transposes. An int8 input (full-integer export) is quantized here with the file's scale / zero point.
 """
@@ -57,6 +60,12 @@ class LiteRTBackend:
             self.interpreter = interpreter(model_path=str(model_path), num_threads=threads)
         except ValueError as e:
             raise ValueError(f"{model_path}: LiteRT cannot load this file ({e}); re-export it") from e
+        except (SystemError, ImportError) as e:  # a numpy-1.x-built extension under numpy 2 ("_ARRAY_API not found")
+            if self.package != "tflite-runtime":
+                raise
+            raise ImportError(f"tflite-runtime is built against numpy 1.x and cannot run beside numpy {np.__version__}: "
+                              f"install ai-edge-litert (pip install 'edgedet[runtime]'), or numpy<2 in this "
+                              f"environment") from e
         signatures = self.interpreter.get_signature_list()
         if SIGNATURE not in signatures:
             raise ValueError(f"{model_path} has no '{SIGNATURE}' signature (has {sorted(signatures)}); re-export")

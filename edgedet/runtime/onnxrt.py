@@ -2,6 +2,11 @@
 
 Reads the metadata embedded in the file's ``metadata_props`` (key ``"edgedet"``) when no ``edgedet.json`` was
 given, and checks that an ``edgedet.json`` agrees with the file (classes, outputs, decode) when both exist.
+
+A graph that ends in NMS (``"detections_in_model"``, an imported PaddleDetection model) also takes ``im_shape`` and
+``scale_factor`` inputs: they are fed ``[S, S]`` and ``[1, 1]`` (boxes in model-input pixels, see
+:mod:`edgedet.runtime.decode`), and such a graph runs one image per call (paddle2onnx converts
+``multiclass_nms3`` for batch 1 only), its outputs concatenated over the batch.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgedet.deploy.decode_spec import DetectionsInModelSpec, as_decode_spec
 from edgedet.deploy.optional import require
 from edgedet.deploy.schema import ONNX_METADATA_KEY, metadata_from_json_string
 from edgedet.runtime.validate import check_model_io
@@ -45,7 +51,8 @@ class OnnxRuntimeBackend:
             _check_same(meta, metadata_from_json_string(embedded, source=f"{model_path} metadata_props"), model_path)
         self.meta = meta
         self._check_io(model_path)
-        self.input_name = self.session.get_inputs()[0].name
+        self.side_feeds = side_feeds(as_decode_spec(meta["decode"]), meta["input"]["size"], self.session)
+        self.input_name = next(i.name for i in self.session.get_inputs() if i.name not in self.side_feeds)
         self.output_names = [o["name"] for o in meta["outputs"]]
         check_model_io(self.io_signature(), self.meta, model_path)
 
@@ -75,8 +82,23 @@ class OnnxRuntimeBackend:
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """float32 ``[B, 3, S, S]`` -> outputs in ``meta["outputs"]`` order (float32)."""
-        outs = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(x, np.float32)})
-        return [np.asarray(o, np.float32) for o in outs]
+        x = np.ascontiguousarray(x, np.float32)
+        if not self.side_feeds:
+            return [np.asarray(o, np.float32) for o in self.session.run(self.output_names, {self.input_name: x})]
+        per_image = [self.session.run(self.output_names, {self.input_name: x[i : i + 1], **self.side_feeds})
+                     for i in range(len(x))]
+        return [np.concatenate([np.asarray(outs[k], np.float32).reshape(-1, *np.shape(outs[k])[1:])
+                                for outs in per_image]) for k in range(len(self.output_names))]
+
+
+def side_feeds(spec: Any, size: int, session: Any) -> dict[str, np.ndarray]:
+    """The constant ``[1, 2]`` inputs of a graph that ends in NMS: ``im_shape = [S, S]``, ``scale_factor = [1, 1]``
+    (in the dtype the file declares); empty for every other decode."""
+    if not isinstance(spec, DetectionsInModelSpec):
+        return {}
+    dtypes = {i.name: np.dtype(_ORT_DTYPES.get(i.type, "float32")) for i in session.get_inputs()}
+    values = {spec.im_shape_input: [[size, size]], spec.scale_factor_input: [[1.0, 1.0]]}
+    return {name: np.asarray(v, dtypes.get(name, np.float32)) for name, v in values.items() if name}
 
 
 def _check_same(meta: dict, embedded: dict, model_path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgedet.deploy.decode_spec import side_inputs
 from edgedet.deploy.schema import METADATA_FILE, validate_metadata
 from edgedet.runtime.decode import DECODERS, decode_outputs
 
@@ -282,9 +283,15 @@ def check_model_io(signature: dict[str, Any], meta: dict[str, Any], model_path: 
                                  f"(as the file itself shows): the file belongs to another export; {_REEXPORT}")
     inputs = signature.get("inputs")
     if inputs is not None:
+        fed = side_inputs(meta["decode"])  # an imported model's im_shape / scale_factor: the backend feeds them
+        missing = sorted(set(fed) - {i["name"] for i in inputs})
+        if missing:
+            raise ModelMetadataError(f"{where}: decode names input(s) {missing} that the file does not have (its "
+                                     f"inputs: {[i['name'] for i in inputs]}); {_REEXPORT}")
+        inputs = [i for i in inputs if i["name"] not in fed]
         if len(inputs) != 1:
-            raise ModelMetadataError(f"{where}: the file has {len(inputs)} inputs, edgedet models have one image "
-                                     f"input; {_REEXPORT}")
+            raise ModelMetadataError(f"{where}: the file has {len(inputs)} image inputs "
+                                     f"{[i['name'] for i in inputs]}, edgedet models have one; {_REEXPORT}")
         got, want = inputs[0]["shape"], meta["input"]["shape"]
         if got is not None and not _same_shape(got, want):
             raise ModelMetadataError(f"{where}: the file's input is {got} but input.shape is {want} (size "
@@ -325,13 +332,17 @@ def tensor_precision(dtypes: list[str], quantized: bool) -> str:
 
 def check_runnable(backend: Any, meta: dict[str, Any], model_path: Path) -> None:
     """After the backend checked the file against ``edgedet.json``: :func:`check_decode`, then, for decodes whose
-    outputs do not show the class count (``topk_boxes``), one run on a gray image whose top-k labels must all be
-    below ``len(class_names)``."""
+    outputs do not show the class count (``topk_boxes``, ``detections_in_model``), one run on a zero input whose
+    labels must all be below ``len(class_names)``."""
     source = f"{model_path} (its {METADATA_FILE} or embedded metadata)"
     check_fields(meta, source)  # again: ONNX metadata embedded in the file has not been through check_export
     check_decode(meta, source)
-    if meta["decode"].get("type") != "topk_boxes":
+    kind = meta["decode"].get("type")
+    if kind not in ("topk_boxes", "detections_in_model"):
         return
     s = meta["input"]["size"]
-    labels = np.asarray(backend.run(np.zeros((1, 3, s, s), np.float32))[2])  # decode_topk_boxes: 3rd output
-    check_labels(np.rint(labels[np.isfinite(labels)]).astype(np.int64), meta, model_path)
+    outputs = backend.run(np.zeros((1, 3, s, s), np.float32))
+    # decode_topk_boxes: the 3rd output; decode_detections_in_model: column 0 of the rows (-1: nothing found)
+    labels = np.asarray(outputs[2]) if kind == "topk_boxes" else np.asarray(outputs[0]).reshape(-1, 6)[:, 0]
+    labels = labels[np.isfinite(labels) & (labels >= 0)] if kind == "detections_in_model" else labels[np.isfinite(labels)]
+    check_labels(np.rint(labels).astype(np.int64), meta, model_path)

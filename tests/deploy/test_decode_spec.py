@@ -13,11 +13,13 @@ from edgedet.deploy.decode_spec import (
     DECODE_SPECS,
     AnchorDeltasSpec,
     AnchorLTRBSpec,
+    DetectionsInModelSpec,
     GridPriorsSpec,
     TopKBoxesSpec,
     TwoStageSpec,
     decode_spec_from_dict,
     dense_scores,
+    side_inputs,
 )
 from edgedet.deploy.thresholds import PREDICT_SCORE_THR
 from edgedet.runtime.base import Predictor
@@ -39,11 +41,20 @@ def _json_round_trip(spec):
     AnchorLTRBSpec(num_classes=2, priors=GridPriorsSpec("grid_points", [8], [[3, 5]]), normalizer=4.0,
                    clamp_negative=False),
     TwoStageSpec(num_classes=2, level_counts=[3, 1], rpn_nms_iou=0.7, rpn_max_test=2, max_det=7),
+    DetectionsInModelSpec(num_classes=4, outputs=["rows", "counts"], im_shape_input="im_shape"),
 ])
 def test_json_round_trip_is_exact(spec):
     back = _json_round_trip(spec)
     assert back == spec and type(back) is type(spec)
     assert back.to_dict()["type"] == spec.type == next(k for k, c in DECODE_SPECS.items() if c is type(spec))
+
+
+def test_detections_in_model_names_the_inputs_a_backend_feeds():
+    spec = DetectionsInModelSpec(num_classes=2, im_shape_input="im_shape", scale_factor_input="scale_factor")
+    assert side_inputs(spec) == ["im_shape", "scale_factor"] and side_inputs(spec.to_dict()) == spec.side_inputs()
+    assert side_inputs({"type": "topk_boxes"}) == []
+    with pytest.raises(ValueError, match="decode.outputs must have 2 values"):
+        DetectionsInModelSpec(num_classes=2, outputs=["rows"])
 
 
 def test_defaults_are_the_ones_the_runtime_used():

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from edgedet import __version__
-from edgedet.deploy.preprocess import MEAN, PAD_VALUE, STD
+from edgedet.deploy.preprocess import DEFAULT_PREPROCESS, MEAN, PAD_VALUE, STD, PreprocessSpec
 from edgedet.deploy.schema import (
     METADATA_FILE,
     build_metadata,
@@ -51,6 +51,17 @@ def test_build_fills_every_contract_field(tmp_path):
     assert nhwc["input"]["shape"] == [1, 320, 320, 3] and nhwc["input"]["layout"] == "NHWC"
 
 
+def test_other_preprocessing_round_trips(tmp_path):
+    # an imported model's rule (edgedet import-paddle): stretched, cubic, its own numbers; no letterbox block
+    spec = PreprocessSpec(resize="stretch", interp="cubic", scale=1.0, mean=(123.7, 116.3, 103.5), std=(58.4, 57.1, 57.4))
+    meta = _meta(tmp_path, preprocess=spec)
+    assert meta["preprocess"] == {"color": "rgb", "scale": 1.0, "mean": [123.7, 116.3, 103.5],
+                                  "std": [58.4, 57.1, 57.4], "resize": "stretch", "interp": "cubic"}
+    write_metadata(tmp_path, meta)
+    assert PreprocessSpec.from_block(read_metadata(tmp_path)["preprocess"]) == spec
+    assert PreprocessSpec.from_block(_meta(tmp_path)["preprocess"]) == DEFAULT_PREPROCESS
+
+
 def test_write_read_round_trip(tmp_path):
     meta = _meta(tmp_path)
     path = write_metadata(tmp_path, meta)
@@ -75,9 +86,14 @@ def _write_raw(tmp_path, meta):
     (lambda m: m.update(format="coreml"), "format 'coreml' is not one of"),
     (lambda m: m["input"].update(layout="CHW"), "layout 'CHW'"),
     (lambda m: m["input"].update(shape=[1, 3, 640, 640]), "does not match size 320"),
-    (lambda m: m["preprocess"].update(mean=[0.5, 0.5, 0.5]), r"preprocess.mean .* \(edgedet\.deploy\.preprocess\)"),
-    (lambda m: m["preprocess"]["letterbox"].update(pad_value=0), "preprocess.letterbox"),
+    (lambda m: m["preprocess"].update(std=[0.2, 0.0, 0.2]), r"preprocess.std must be positive"),
+    (lambda m: m["preprocess"].update(mean=[0.5, 0.5]), r"preprocess.mean must be 3 finite numbers"),
+    (lambda m: m["preprocess"]["letterbox"].update(centred=False), r"preprocess.letterbox .* \(edgedet\.deploy\.preprocess\)"),
+    (lambda m: m["preprocess"]["letterbox"].update(pad_value=300), "preprocess.letterbox.pad_value must be in 0..255"),
     (lambda m: m["preprocess"].update(color="bgr"), "preprocess.color"),
+    (lambda m: m["preprocess"].update(resize="crop"), "preprocess.resize 'crop' is not one of"),
+    (lambda m: m["preprocess"].update(interp="bicubic"), "preprocess.interp 'bicubic' is not one of"),
+    (lambda m: m["preprocess"].update(pad=4), "preprocess.pad is not a field"),
     (lambda m: m.update(schema_version=99), "newer than this edgedet"),
     (lambda m: m.update(outputs=[]), "outputs is empty"),
     (lambda m: m["decode"].pop("type"), "decode.type is missing"),

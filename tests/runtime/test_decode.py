@@ -36,6 +36,26 @@ def test_topk_boxes_threshold_and_duplicate_peaks():
     assert b.shape == (0, 4) and s.shape == (0,)
 
 
+def test_detections_in_model_splits_thresholds_and_sorts():
+    # two images: 3 rows then 2; PaddleDetection's "nothing found" row has class -1
+    rows = np.array([[0, 0.4, 1, 2, 30, 40], [2, 0.9, -5, 3, 70, 20], [1, 0.1, 0, 0, 5, 5],
+                     [-1, 0.0, 0, 0, 0, 0], [1, 0.6, 10, 10, 20, 20]], np.float32)
+    spec = {"type": "detections_in_model", "num_classes": 3, "outputs": ["rows", "counts"]}
+    (b0, s0, l0), (b1, s1, l1) = decode_outputs([rows, np.array([3, 2], np.float32)], spec, 0.25, 64)
+    np.testing.assert_array_equal(s0, np.float32([0.9, 0.4]))  # sorted, the 0.1 row dropped
+    np.testing.assert_array_equal(l0, [2, 0])
+    np.testing.assert_array_equal(b0, [[0, 3, 64, 20], [1, 2, 30, 40]])  # clipped to the 64 px input
+    np.testing.assert_array_equal(s1, np.float32([0.6]))
+    np.testing.assert_array_equal(l1, [1])
+    assert l0.dtype == np.int64 and b1.dtype == np.float32
+    (b, s, _), = decode_outputs([rows[:0], np.array([0], np.float32)], spec, 0.25, 64)
+    assert b.shape == (0, 4) and s.shape == (0,)
+    with pytest.raises(ValueError, match=r"counts \[3, 3\] do not fit 5 rows"):
+        decode_outputs([rows, np.array([3, 3], np.float32)], spec, 0.25)
+    with pytest.raises(ValueError, match=r"rows must be \[N, 6\]"):
+        decode_outputs([rows[:, :4], np.array([5], np.float32)], spec, 0.25)
+
+
 def test_unknown_decode_type_names_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown decode type 'yolo'.*\['anchor_deltas', 'anchor_ltrb'"):
         decode_outputs([], {"type": "yolo"}, 0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from edgedet.deploy.schema import METADATA_FILE, ONNX_METADATA_KEY
 from edgedet.runtime import load
-from edgedet.runtime.validate import ModelMetadataError, RuntimeInputError
+from edgedet.runtime.validate import ModelMetadataError, RuntimeInputError, check_model_io
 from tests.runtime.conftest import copy_export
 
 
@@ -170,3 +171,19 @@ def test_dense_class_count_must_match_the_class_score_width():
     bad = _dense_meta(12, 12)
     bad["decode"]["priors"]["feat_sizes"] = [[8, 8], [40000, 40000]]  # absurd grid: refused before allocating it
     _one_line_error(ModelMetadataError, lambda: check_decode(bad, "edgedet.json"), "decode.priors.feat_sizes must be")
+
+
+def test_side_inputs_named_by_the_decode_are_fed_not_counted_as_images():
+    meta = {"precision": "fp32", "input": {"shape": [1, 3, 64, 64], "size": 64, "layout": "NCHW"},
+            "outputs": [{"name": "rows", "shape": [20, 6]}, {"name": "counts", "shape": [1]}],
+            "decode": {"type": "detections_in_model", "num_classes": 2, "outputs": ["rows", "counts"],
+                       "im_shape_input": "im_shape", "scale_factor_input": "scale_factor"}}
+    image = {"name": "image", "shape": [None, 3, 64, 64], "dtype": "float32"}
+    side = [{"name": n, "shape": [None, 2], "dtype": "float32"} for n in ("im_shape", "scale_factor")]
+    outputs = [{"name": "rows", "shape": [None, 6]}, {"name": "counts", "shape": [1]}]
+    check_model_io({"inputs": [side[0], image, side[1]], "outputs": outputs}, meta, Path("m.onnx"))
+    with pytest.raises(ModelMetadataError, match=r"decode names input\(s\) \['scale_factor'\] that the file does not have"):
+        check_model_io({"inputs": [side[0], image], "outputs": outputs}, meta, Path("m.onnx"))
+    meta["decode"]["scale_factor_input"] = ""
+    with pytest.raises(ModelMetadataError, match=r"2 image inputs \['image', 'scale_factor'\]"):
+        check_model_io({"inputs": [side[0], image, side[1]], "outputs": outputs}, meta, Path("m.onnx"))
