@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgedet.bench.command import parse_threads
+from edgedet.bench.cli import parse_threads
 from edgedet.bench.result import read_jsonl
 from edgedet.bench.runner import BenchSettings, compare_detections, max_abs_diff
 from edgedet.bench.targets import BenchError, build_archive, parse_ssh_target, pip_command
