@@ -47,6 +47,10 @@ def add_bench_parser(sub: Any) -> None:
     p.add_argument("--keep", action="store_true", help="leave the shipped files on the target")
     p.add_argument("--emulated", action="store_true", help="mark the records emulated (detected by itself on the "
                    "board of benchmarks/device/arm64_board.sh)")
+    p.add_argument("--device-binary", metavar="PATH", help="time with this device benchmark tool instead of the "
+                   "Python worker: TFLite's benchmark_model for .tflite exports, Paddle-Lite's benchmark_bin for .nb "
+                   "(paddle-lite) exports; pushed to the target's temp dir, run with taskset per --cores, its output "
+                   "read into the same records (times only; tested with stand-ins, not on hardware)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -142,10 +146,19 @@ def run_bench(args: argparse.Namespace, dataset: DatasetTools | None = None) -> 
     settings = BenchSettings(threads=parse_threads(args.threads), warmup=args.warmup, runs=args.runs,
                              cooldown_s=args.cooldown, cores=args.cores)
     is_adb = args.target == "adb" or args.target.startswith("adb:")
-    if args.accuracy and is_adb:
-        raise BenchError("--accuracy is not available on adb targets (the app's benchmark mode times only): "
-                         "measure AP with `edgedet eval EXPORT_DIR` on the host")
-    if is_adb:
+    if args.accuracy and (args.device_binary or is_adb):
+        what = "--device-binary (the tool times only)" if args.device_binary else \
+            "adb targets (the app's benchmark mode times only)"
+        raise BenchError(f"--accuracy is not available with {what}: measure AP with `edgedet eval EXPORT_DIR` on the "
+                         "host, or on the device without --device-binary")
+    if args.device_binary:
+        from edgedet.bench.device_binary import run_device_binary
+
+        target = make_target(args.target, key=args.ssh_key, keep=args.keep)
+        results = run_device_binary(target, Path(args.device_binary), exports, threads=settings.threads,
+                                    warmup=settings.warmup, runs=settings.runs, cores=settings.cores,
+                                    cooldown_s=settings.cooldown_s, keep=args.keep, progress=not args.quiet)
+    elif is_adb:
         results = make_target(args.target, key=None, keep=args.keep).benchmark(
             exports, threads=settings.threads, warmup=settings.warmup, runs=settings.runs, cores=settings.cores,
             cooldown_s=settings.cooldown_s)
