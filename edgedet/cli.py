@@ -160,42 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", default="runs", help="root of run directories")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    from edgedet.demo.cli import add_demo_parser, add_predict_parser  # torch-free, like the runtime
+    from edgedet.bench.cli import add_bench_parser  # torch-free, like the runtime
+    from edgedet.demo.cli import add_demo_parser, add_predict_parser
 
     add_predict_parser(sub)
     add_demo_parser(sub)
-    _add_bench_parser(sub)
+    add_bench_parser(sub)
 
     lead_with_examples(parser)
     return parser
-
-
-def _add_bench_parser(sub) -> None:
-    p = sub.add_parser(
-        "bench", help="latency (and AP) of exports on this host, an ssh board or an Android phone",
-        description="Benchmark exports on a target: one JSONL record per (export, threads). Exports run "
-        "interleaved round by round, each in its own worker process (honest peak RSS).")
-    p.add_argument("exports", nargs="+", metavar="EXPORT_DIR", help="export directories (edgedet.json + model)")
-    p.add_argument("--target", default="host", help="host (default), ssh://user@host[:port] (an ARM board with "
-                   "python3 + numpy + the runtime), adb or adb:SERIAL (the Android demo app's benchmark mode)")
-    p.add_argument("--threads", default="1", help="comma list of runtime threads, one record each (default 1)")
-    p.add_argument("--cores", default="all", help="pin to big, little, all (default) or a hex mask (taskset style)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed calls per export first (default 10)")
-    p.add_argument("--runs", type=int, default=100, help="timed rounds, one call per export each (default 100)")
-    p.add_argument("--cooldown", type=float, default=0.0, metavar="S",
-                   help="idle seconds before each thread count's timed rounds (default 0)")
-    p.add_argument("--accuracy", action="store_true", help="also COCO AP from the target's own detections on "
-                   "--val-images images of --data, and its difference to this host's AP for the same file")
-    p.add_argument("--data", default="", help="dataset for --accuracy (default: the built-in synthetic dataset)")
-    p.add_argument("--split", default="val", help="split for --accuracy (default val)")
-    p.add_argument("--val-images", type=int, default=50, help="images for --accuracy (default 50)")
-    p.add_argument("--out", default="bench.jsonl", help="JSONL file the records are appended to (default bench.jsonl)")
-    p.add_argument("--report", metavar="DIR", help="write a Markdown table and plots here")
-    p.add_argument("--ssh-key", help="private key for an ssh target (default: ssh's own choice)")
-    p.add_argument("--keep", action="store_true", help="leave the shipped files on the target")
-    p.add_argument("--emulated", action="store_true", help="mark the records emulated (detected by itself on the "
-                   "board of benchmarks/device/arm64_board.sh)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 # ------------------------------------------------------------------------------------------------ commands
@@ -485,47 +458,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edgedet.bench.command import BenchError, run_bench
+    from edgedet.bench.cli import BenchError, run_bench
 
-    images, score = _bench_accuracy(args) if args.accuracy else ([], None)
-    try:
-        return run_bench(args, images=images, score=score)
+    try:  # the dataset layer imports torch: only --accuracy loads it (a board's runtime-only install has none)
+        return run_bench(args, _bench_dataset_tools() if args.accuracy else None)
     except BenchError as e:
         raise CLIError(str(e)) from None
 
 
-def _bench_accuracy(args: argparse.Namespace):
-    """The first ``--val-images`` images of ``--data`` and a scorer: target detections -> COCO AP on them."""
+def _bench_dataset_tools():
+    """What ``edgedet bench --accuracy`` reads and scores with, from layers ``edgedet.bench`` may not import."""
+    from edgedet.bench.cli import DatasetTools
     from edgedet.data import load_dataset
     from edgedet.data.synth import ensure_synth
-    from edgedet.deploy.schema import read_metadata
     from edgedet.engine.evaluator import coco_evaluate, detections_to_coco
 
-    if args.val_images < 1:
-        raise CLIError(f"--val-images must be >= 1, got {args.val_images}")
-    index = load_dataset(args.data or str(ensure_synth()), args.split)
-    for export in args.exports:
-        names = read_metadata(export)["class_names"]
-        if list(names) != list(index.class_names):
-            raise CLIError(f"{export} was exported for classes {names}, but {index.root} has "
-                           f"{list(index.class_names)}: pass the dataset it was trained on with --data")
-    records = index.images[:args.val_images]
-    if not records:
-        raise CLIError(f"{index.root} has no readable images in split '{args.split}': check it with "
-                       f"`edgedet data check {index.root}` or pick another --split")
-    ids = {rec.id for rec in records}
-    gt = index.to_coco_dict()
-    gt = {**gt, "images": [im for im in gt["images"] if im["id"] in ids],
-          "annotations": [a for a in gt["annotations"] if a["image_id"] in ids]}
-
-    def score(dets: list) -> float:
-        results = []
-        for rec, d in zip(records, dets):
-            if d is not None:  # an image the target could not read counts as missed
-                results += detections_to_coco(rec.id, d["boxes"], d["scores"], d["labels"], index.cat_ids)
-        return coco_evaluate(gt, results)["AP"]
-
-    return [Path(rec.file) for rec in records], score
+    return DatasetTools(load_split=lambda data, split: load_dataset(data or str(ensure_synth()), split),
+                        coco_evaluate=coco_evaluate, detections_to_coco=detections_to_coco)
 
 
 COMMANDS = {

@@ -3,7 +3,9 @@
 Imports no torch and no runtime, so a torch-free runtime install (a phone, a board) can time itself with it.
 The ``edgedet bench`` runner lives beside them: :mod:`edgedet.bench.worker` (runs on the target),
 :mod:`edgedet.bench.targets` (host, ssh), :mod:`edgedet.bench.adb`, :mod:`edgedet.bench.runner` (interleaved
-rounds, accuracy, parity), :mod:`edgedet.bench.report` and :mod:`edgedet.bench.command` (the CLI's body).
+rounds, accuracy, parity), :mod:`edgedet.bench.device_binary` and :mod:`edgedet.bench.tool_output` (a device's own
+``benchmark_model`` / ``benchmark_bin`` instead of the worker), :mod:`edgedet.bench.report` and
+:mod:`edgedet.bench.cli` (the command's arguments and body).
 """
 
 from edgedet.bench.machine import cpu_model, machine_info, package_version

@@ -3,8 +3,10 @@
 The protocol is the one ``android_demo/bench_adb.sh`` documents: push ``edgedet.json`` and the ``.tflite`` into the
 app's files folder, ``am start`` ``BenchmarkActivity`` with the extras ``model``, ``threads``, ``warmup``,
 ``runs`` and ``out``, wait for ``out`` (or ``out.error``), pull it: one JSON line in the
-:class:`~edgedet.bench.result.BenchmarkResult` schema. UNTESTED ON HARDWARE: the tests drive a stand-in ``adb``
-executable (tests/bench/fake_adb), since no phone or emulator can be reached where this was written.
+:class:`~edgedet.bench.result.BenchmarkResult` schema. With ``--device-binary`` the target is a plain ``adb shell``
+and ``adb push`` instead (:mod:`edgedet.bench.device_binary`: TFLite's ``benchmark_model`` in ``/data/local/tmp``).
+UNTESTED ON HARDWARE: the tests drive a stand-in ``adb`` executable (tests/bench/fake_adb), since no phone or
+emulator can be reached where this was written.
 """
 
 from __future__ import annotations
@@ -25,19 +27,27 @@ FILES = f"/sdcard/Android/data/{PACKAGE}/files"
 class AdbTarget:
     """A phone over adb (``adb`` or ``adb:SERIAL``); ``adb`` is the executable on PATH unless ``adb=`` names one."""
 
+    # where `adb shell` may write and execute (--device-binary): the app's folder on /sdcard is mounted noexec
+    shell_tmp = "/data/local/tmp"
+
     def __init__(self, spec: str, *, adb: str = "adb", keep: bool = False, timeout_s: float = 300,
                  poll_s: float = 1.0):
         self.name = spec
         serial = spec.partition(":")[2]
         self._adb = [adb] + (["-s", serial] if serial else [])
         self.keep, self.timeout_s, self.poll_s = keep, timeout_s, poll_s
+        self._connected = False
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
+        timeout = self.timeout_s if timeout is None else timeout
         try:
-            proc = subprocess.run([*self._adb, *args], capture_output=True, text=True, timeout=self.timeout_s)
+            proc = subprocess.run([*self._adb, *args], capture_output=True, text=True, timeout=timeout)
         except FileNotFoundError:
             raise BenchError(f"no `{self._adb[0]}` on this machine: apt-get install adb (or put the Android SDK's "
                              "platform-tools on PATH)") from None
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{self.name}: adb {' '.join(args[:2])} did not finish within {timeout:.0f} s: is the "
+                             "phone asleep or the command stuck? check `adb devices`") from None
         if check and proc.returncode != 0:
             err = (proc.stderr or proc.stdout).strip().splitlines()
             last = err[-1] if err else f"exit {proc.returncode}"
@@ -46,6 +56,20 @@ class AdbTarget:
                                  "and check `adb devices`")
             raise BenchError(f"{self.name}: adb {' '.join(args[:2])} failed: {last}")
         return proc
+
+    def shell(self, command: str, *, timeout: float = 3600) -> str:
+        """``adb shell COMMAND`` (the phone's sh): stdout and stderr together."""
+        if not self._connected:
+            self._run("get-state")  # no phone, unauthorised, offline: one line with the fix
+            self._connected = True
+        proc = self._run("shell", command, check=False, timeout=timeout)
+        return proc.stdout + proc.stderr
+
+    def push(self, local: Path, remote: str) -> None:
+        self._run("push", str(local), remote)
+
+    def close(self) -> None:
+        pass
 
     def _shell_ok(self, command: str) -> bool:
         return self._run("shell", command, check=False).returncode == 0
@@ -122,4 +146,4 @@ class AdbTarget:
         except ValueError as e:
             raise BenchError(f"the app's result on {self.name} does not read as a benchmark record ({e}): "
                              "install the demo APK built from this edgedet version") from None
-        return replace(record, model=str(export), target=self.name, format="tflite", core_mask=mask)
+        return replace(record, model=str(export), target=self.name, format="tflite", core_mask=mask, runner="demo-app")

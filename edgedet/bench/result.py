@@ -1,7 +1,8 @@
 """The benchmark result record (one JSON object per run, appended to a JSONL file) and a host measurement.
 
-The record is the contract between whatever measures (this host now; an ssh or adb target later) and whatever
-reports (tables, plots): a measurement fills it, ``to_json`` writes one line, ``from_json`` reads it back.
+The record is the contract between whatever measures (the Python worker on a host or an ssh board, the Android
+app, a device's own benchmark binary) and whatever reports (tables, plots): a measurement fills it, ``to_json``
+writes one line, ``from_json`` reads it back.
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ class BenchmarkResult:
             OpenCV decode + letterbox against the host's).
         parity_detections: "same" when every image gave the same detections (labels equal, boxes and scores within
             1e-3) on the target and the host, else how many images differed.
+        runner: what measured: ``edgedet-worker`` (the Python worker), ``demo-app`` (the Android app's benchmark
+            mode), ``benchmark_model`` (TFLite's binary) or ``benchmark_bin`` (Paddle-Lite's), given with
+            ``--device-binary``; None in records written before the field existed.
+        runner_sha256: sha256 of the ``--device-binary`` file that ran (None for the worker and the app).
+        tool_mem_init_mb, tool_mem_overall_mb: ``benchmark_model``'s own memory lines, how much the process's memory
+            grew from the tool's start to the end of initialisation and to the end of the runs (the tool calls them
+            approximate; not a peak RSS, so ``peak_rss_mb`` stays None for it).
     """
 
     model: str
@@ -83,6 +91,10 @@ class BenchmarkResult:
     parity_max_abs_diff: float | None = None
     parity_input_max_abs_diff: float | None = None
     parity_detections: str | None = None
+    runner: str | None = None
+    runner_sha256: str | None = None
+    tool_mem_init_mb: float | None = None
+    tool_mem_overall_mb: float | None = None
 
     def __post_init__(self) -> None:
         if self.threads < 1:

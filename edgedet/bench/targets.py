@@ -1,8 +1,10 @@
 """Where the workers run: this host (subprocesses) or an ssh board (a shipped archive, the board's own python).
 
 A target prepares the exports and images where its workers can read them, starts one worker process per
-(export, threads) (:mod:`edgedet.bench.worker`) and removes what it put there. Every failure a user can fix is a
-:class:`BenchError`: one line that says what went wrong and what to do.
+(export, threads) (:mod:`edgedet.bench.worker`) and removes what it put there. For ``--device-binary``
+(:mod:`edgedet.bench.device_binary`) it also offers a shell (``shell``: one command, stdout and stderr together) and
+``push`` (copy one file there). Every failure a user can fix is a :class:`BenchError`: one line that says what went
+wrong and what to do.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class HostTarget:
     """Workers as subprocesses of this Python, reading the export directories where they are."""
 
     name = "host"
+    shell_tmp = None
 
     def prepare(self, exports: list[Path], images: list[Path]) -> None:
         self._images = [str(p) for p in images]
@@ -100,6 +103,16 @@ class HostTarget:
 
     def describe_exit(self, returncode: int, stderr: str) -> str:
         return _describe_exit(returncode, stderr, "this host")
+
+    def shell(self, command: str, *, timeout: float = 3600) -> str:
+        try:
+            return subprocess.run(["sh", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=timeout).stdout
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"a command on this host did not finish within {timeout:.0f} s: {command[:80]}") from None
+
+    def push(self, local: Path, remote: str) -> None:
+        shutil.copyfile(local, remote)
 
     def close(self) -> None:
         pass
@@ -160,6 +173,7 @@ class SshTarget:
             self._opts += ["-o", "StrictHostKeyChecking=accept-new"]
         self.remote_dir: str | None = None
         self.probe: dict = {}
+        self.shell_tmp: str | None = None
 
     # ---------------------------------------------------------------------------------------------- ssh
     def _ssh(self, command: str, *, input: bytes | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -191,6 +205,17 @@ class SshTarget:
         proc = self._ssh(command, input=input, timeout=timeout)
         self._check_connection(proc)
         return proc
+
+    def shell(self, command: str, *, timeout: float = 3600) -> str:
+        proc = self.run(command, timeout=timeout)
+        return (proc.stdout + proc.stderr).decode(errors="replace")
+
+    def push(self, local: Path, remote: str) -> None:
+        proc = self.run(f"cat > {shlex.quote(remote)}", input=Path(local).read_bytes())
+        if proc.returncode != 0:
+            err = _last_line(proc.stderr.decode(errors="replace"))
+            hint = ": the board's disk is full, free space there" if "No space left" in err else ""
+            raise BenchError(f"could not copy {Path(local).name} to {self.name}:{remote} ({err}){hint}")
 
     # ---------------------------------------------------------------------------------------------- prepare
     def check_device(self, exports: list[Path]) -> dict:

@@ -27,22 +27,26 @@ class LatencyStats:
     the sample at sorted index ``floor(q * runs)`` (the last one where that passes the end): the rule every figure
     recorded under benchmarks/ was computed with, kept so that new runs compare with them. ``std_ms`` is the sample
     standard deviation (n - 1), 0.0 for a single run.
+
+    A summary printed by a device's own benchmark binary (:mod:`edgedet.bench.tool_output`) has only what that tool
+    prints: the percentiles it does not give are None (TFLite's ``benchmark_model``: no percentiles, a population
+    ``std`` in whole microseconds; Paddle-Lite's ``benchmark_bin``: no ``std`` either), never estimated.
     """
 
     mean_ms: float
-    std_ms: float
+    std_ms: float | None
     min_ms: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
     max_ms: float
     runs: int
 
-    def as_dict(self, ndigits: int | None = 2) -> dict[str, float | int]:
-        """The fields as a dict, milliseconds rounded to ``ndigits`` (None: unrounded)."""
+    def as_dict(self, ndigits: int | None = 2) -> dict[str, float | int | None]:
+        """The fields as a dict, milliseconds rounded to ``ndigits`` (None: unrounded; absent figures stay None)."""
         d = asdict(self)
         if ndigits is not None:
-            d = {k: v if k == "runs" else round(v, ndigits) for k, v in d.items()}
+            d = {k: v if k == "runs" or v is None else round(v, ndigits) for k, v in d.items()}
         return d
 
 

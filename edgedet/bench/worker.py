@@ -57,15 +57,24 @@ def core_groups(cpufreq_root: Path = Path("/sys/devices/system/cpu")) -> dict[st
             freqs[c] = int((cpufreq_root / f"cpu{c}" / "cpufreq" / "cpuinfo_max_freq").read_text())
         except (OSError, ValueError):
             pass
+    return split_cores(cores, freqs)
+
+
+def split_cores(cores: list[int], freqs: dict[int, int]) -> dict[str, list[int]]:
+    """:func:`core_groups` from the core indices and their maximum frequencies (as read on any device)."""
     if len(freqs) != len(cores) or len(set(freqs.values())) < 2:
         return {"big": cores, "little": cores, "all": cores}
     hi, lo = max(freqs.values()), min(freqs.values())
     return {"big": [c for c in cores if freqs[c] == hi], "little": [c for c in cores if freqs[c] == lo], "all": cores}
 
 
-def resolve_cores(spec: str) -> list[int]:
-    """Core indices for ``big``, ``little``, ``all`` or a hex mask as taskset takes it (``c0`` = cores 6, 7)."""
-    groups = core_groups()
+def resolve_cores(spec: str, groups: dict[str, list[int]] | None = None) -> list[int]:
+    """Core indices for ``big``, ``little``, ``all`` or a hex mask as taskset takes it (``c0`` = cores 6, 7).
+
+    Args:
+        groups: the device's :func:`core_groups` (default: this machine's).
+    """
+    groups = core_groups() if groups is None else groups
     if spec in groups:
         return groups[spec]
     try:

@@ -113,7 +113,7 @@ BENCH_RUN = {"model": "/data/local/tmp/edgedet/tflite_fp32", "target": "adb", "d
              "os": "Android 14", "runtime": "litert", "runtime_version": "1.0.1", "delegate": "xnnpack",
              "threads": 4, "precision": "fp32", "input_size": (320, 320), "warmup": 5, "init_ms": 12.5,
              "first_ms": 30.25, "peak_rss_mb": 88.5, "model_size_mb": 3.25, "emulated": False, "format": "tflite",
-             "arch": "aarch64", "core_mask": "4,5,6,7", "load_avg_1min": 1.5, "cpu_temp_c": 41.0}
+             "arch": "aarch64", "core_mask": "4,5,6,7", "load_avg_1min": 1.5, "cpu_temp_c": 41.0, "runner": "demo-app"}
 
 
 def bench_case(out: Path, name: str, samples: list[float]) -> None:

@@ -41,6 +41,7 @@ def test_adb_protocol_records(tflite_like, tmp_path, monkeypatch):
     assert [(r.threads, r.latency.runs, r.warmup, r.target) for r in records] == \
         [(1, 7, 3, "adb:FAKE123"), (4, 7, 3, "adb:FAKE123")]
     assert records[1].latency.p50_ms == pytest.approx(2.5) and records[0].model == str(tflite_like)
+    assert records[0].runner == "demo-app"
     calls = [json.loads(line) for line in (tmp_path / "phone_root" / "calls.log").read_text().splitlines()]
     assert all(c[:2] == ["-s", "FAKE123"] for c in calls)
     start = next(c for c in calls if c[2:5] == ["shell", "am", "start"])

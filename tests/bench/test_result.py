@@ -30,7 +30,8 @@ def test_to_json_is_one_flat_line_in_field_order():
         "p95_ms": 4.0, "p99_ms": 4.5, "max_ms": 5.0, "runs": 50, "init_ms": 41.5, "first_ms": 12.25,
         "peak_rss_mb": 88.5, "model_size_mb": 1.55, "emulated": False, "ap": 0.2284, "format": None, "arch": None,
         "core_mask": None, "load_avg_1min": None, "cpu_temp_c": None, "ap_host": None, "ap_delta": None,
-        "parity_max_abs_diff": None, "parity_input_max_abs_diff": None, "parity_detections": None}
+        "parity_max_abs_diff": None, "parity_input_max_abs_diff": None, "parity_detections": None, "runner": None,
+        "runner_sha256": None, "tool_mem_init_mb": None, "tool_mem_overall_mb": None}
     assert list(json.loads(line))[:3] == ["model", "target", "device"]
 
 
@@ -43,6 +44,13 @@ def test_json_round_trip_with_and_without_optional_fields():
     assert bare.input_size == (320, 320)  # a JSON list becomes the tuple again
     back = BenchmarkResult.from_json(bare.to_json())
     assert back == bare and back.ap is None and back.emulated is False
+    # a device binary's record: no percentiles, the tool and its hash, its memory lines
+    tool_lat = LatencyStats(mean_ms=5.0, std_ms=None, min_ms=4.9, p50_ms=None, p95_ms=None, p99_ms=None, max_ms=5.4,
+                            runs=7)
+    tool = _result(latency=tool_lat, peak_rss_mb=None, runner="benchmark_model", runner_sha256="ab" * 32,
+                   tool_mem_init_mb=3.5, tool_mem_overall_mb=11.25)
+    assert BenchmarkResult.from_json(tool.to_json()) == tool
+    assert json.loads(tool.to_json())["p50_ms"] is None
 
 
 def test_append_and_read_jsonl(tmp_path):

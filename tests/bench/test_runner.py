@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgedet.bench.command import parse_threads
+from edgedet.bench.cli import parse_threads
 from edgedet.bench.result import read_jsonl
 from edgedet.bench.runner import BenchSettings, compare_detections, max_abs_diff
 from edgedet.bench.targets import BenchError, build_archive, parse_ssh_target, pip_command
@@ -27,7 +27,7 @@ def test_host_bench_end_to_end(tiny_onnx, synth3, tmp_path, capsys):
     assert (r.target, r.format, r.precision, r.input_size, r.runtime, r.emulated) == \
         ("host", "onnx", "fp32", (96, 96), "onnxruntime", False)
     assert r.init_ms > 0 and r.first_ms > 0 and 20 < r.peak_rss_mb < 600 and r.model_size_mb > 0.1
-    assert r.runtime_version and r.arch and r.core_mask
+    assert r.runtime_version and r.arch and r.core_mask and r.runner == "edgedet-worker" and r.runner_sha256 is None
     # the host is its own reference: AP measured, no difference, identical detections and raw outputs
     assert r.ap is not None and r.ap == r.ap_host and r.ap_delta == 0.0
     assert r.parity_max_abs_diff == 0.0 and r.parity_input_max_abs_diff == 0.0 and r.parity_detections == "same"

@@ -55,6 +55,11 @@ def test_as_dict_rounds_milliseconds_not_runs():
     assert s.as_dict() == {"mean_ms": 1.23, "std_ms": 0.01, "min_ms": 1.0, "p50_ms": 1.2, "p95_ms": 2.35, "p99_ms": 3.0,
                            "max_ms": 3.0, "runs": 7}
     assert s.as_dict(ndigits=None)["mean_ms"] == 1.23456
+    # a device tool's summary without percentiles or std keeps them absent, rounded or not
+    tool = LatencyStats(mean_ms=5.00025, std_ms=None, min_ms=4.9, p50_ms=None, p95_ms=None, p99_ms=None, max_ms=5.4,
+                        runs=7)
+    assert tool.as_dict() == {"mean_ms": 5.0, "std_ms": None, "min_ms": 4.9, "p50_ms": None, "p95_ms": None,
+                              "p99_ms": None, "max_ms": 5.4, "runs": 7}
 
 
 def test_time_calls_times_only_the_runs_after_warmup():

@@ -110,6 +110,11 @@ public final class BenchRecord {
                 "parity_detections"}) {
             d.put(key, null);
         }
+        // what measured: this app (edgedet bench --device-binary records name benchmark_model and its sha256)
+        d.put("runner", "demo-app");
+        for (String key : new String[] {"runner_sha256", "tool_mem_init_mb", "tool_mem_overall_mb"}) {
+            d.put(key, null);
+        }
         return Json.write(d);
     }
 }
