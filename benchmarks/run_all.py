@@ -73,6 +73,9 @@ TOPICS: dict[str, Topic] = {
         needs=(_W05_CKPT,),
         made_by="the `edgedet train` command of benchmarks/README.md (PAFNet-lite at width 0.5, 192 px) "
                 "with `--project runs/int8 --name pafnet_lite_w05_192_e14`"),
+    "fidelity": Topic(
+        "each paper's claim (focal, ATSS, Dynamic ATSS, NoisyAnchor, Libra, AGS) vs ours, one schedule, two seeds",
+        (("benchmarks/fidelity/paper_claims.py", "--fresh"),)),
     "robustness": Topic(
         "broken datasets through `data check` and the loader, broken runtime inputs: handled, crashed, hung, escaped",
         (("benchmarks/robustness/reader_mutations.py",), ("benchmarks/robustness/runtime_mutations.py",))),
