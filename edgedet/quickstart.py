@@ -1,10 +1,12 @@
 """``edgedet quickstart``: the main job end to end on the built-in dataset.
 
 synthesise the dataset -> train PAFNet-lite -> evaluate -> export every available format x precision (int8
-calibrated on training images) -> evaluate every export through ``edgedet.runtime`` -> time it on this host ->
-``report.md``. The ``tiny`` schedule finishes in minutes on a 2-core CPU; ``full`` is for a GPU.
+calibrated on training images) -> evaluate every export through ``edgedet.runtime`` -> time every export with
+``edgedet bench``'s runner on this host (``bench.jsonl``, ``bench/``) -> ``report.md``. The ``tiny`` schedule
+finishes in minutes on a 2-core CPU; ``full`` is for a GPU.
 
-Teacher training + distillation and the on-device benchmark runner join this pipeline when they are built.
+Teacher training + distillation join this pipeline when they are built; timing on a phone or a board needs the
+device, so the report names the ``edgedet bench --target`` command for it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from edgedet.bench.result import BenchmarkResult
 
 log = logging.getLogger("edgedet")
 
@@ -28,6 +31,7 @@ class Schedule:
     val_images: int  # images used to evaluate each export (0 = all)
     calib_n: int = 200  # int8 calibration images
     synth: tuple[int, int] = (4000, 1000)  # built-in dataset: train / val images at 320 px
+    bench: tuple[int, int] = (10, 100)  # host bench: untimed calls per export, timed rounds (edgedet bench defaults)
 
 
 SCHEDULES = {
@@ -44,6 +48,9 @@ SCHEDULES = {
                  ("paddle", "fp32"), ("paddle-lite", "fp32")),
         val_images=300,
         calib_n=100,
+        # edgedet bench's defaults: its 7 exports (4 to 22 ms a call) took 15 s on 2 busy cores (load 7), 11 s
+        # with 50 rounds; a paddle worker's start alone is 3 s
+        bench=(10, 100),
     ),
     "full": Schedule(overrides=(), exports=(("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"),
                                             ("tflite", "fp16"), ("tflite", "int8"), ("paddle", "fp32"),
@@ -51,17 +58,8 @@ SCHEDULES = {
 }
 
 
-def host_latency_ms(predictor, imgsz: int, runs: int = 20, warmup: int = 3) -> dict[str, float]:
-    from edgedet.bench import latency_stats, time_calls
-
-    x = np.random.default_rng(0).standard_normal((1, 3, imgsz, imgsz)).astype(np.float32)
-    stats = latency_stats(time_calls(predictor.run, x, warmup=warmup, runs=runs))
-    return {"p50_ms": stats.p50_ms, "mean_ms": stats.mean_ms}
-
-
 def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, calib_n: int, threads: int = 1,
                      progress: bool = True) -> list[dict[str, Any]]:
-    from edgedet import runtime
     from edgedet.engine.checkpoint import load_detector
     from edgedet.export.api import export
     from edgedet.export.evaluate import evaluate_export
@@ -81,12 +79,11 @@ def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, cal
             rows.append({"format": fmt, "precision": prec, "error": str(e).splitlines()[0][:200]})
             continue
         metrics = evaluate_export(res.dir, val_index, threads=threads, progress=progress)
-        lat = host_latency_ms(runtime.load(res.dir, threads=threads), imgsz)
         # what ships to a device: every model file except JSON sidecars and Paddle-Lite's x86 check build
         size = sum(f.stat().st_size for f in res.dir.iterdir()
                    if f.is_file() and not f.name.endswith(".json") and "x86" not in f.name)
         rows.append({"format": fmt, "precision": prec, "dir": str(res.dir), "AP": metrics["AP"],
-                     "AP50": metrics["AP50"], "size_mb": size / 1e6, **lat,
+                     "AP50": metrics["AP50"], "size_mb": size / 1e6,
                      "max_abs_diff": res.parity.get("max_abs_diff"), "parity_passed": res.parity.get("passed"),
                      "seconds": time.time() - t0})
     return rows
@@ -107,7 +104,7 @@ def run_quickstart(schedule: str = "tiny", device: str = "", project: str = "run
     t0 = time.time()
     data = ensure_synth(n_train=plan.synth[0], n_val=plan.synth[1])
     timings["dataset"] = time.time() - t0
-    print(f"[1/4] built-in dataset at {data} ({timings['dataset']:.0f} s)")
+    print(f"[1/5] built-in dataset at {data} ({timings['dataset']:.0f} s)")
 
     t0 = time.time()
     overrides = [*plan.overrides, f"data.path={data}"] + ([f"train.device={device}"] if device else [])
@@ -115,7 +112,7 @@ def run_quickstart(schedule: str = "tiny", device: str = "", project: str = "run
     run_dir = qs_dir / "train"
     metrics = Trainer(cfg, run_dir, progress=progress).fit()
     timings["train"] = time.time() - t0
-    print(f"[2/4] trained PAFNet-lite: val AP {metrics['AP']:.4f}, AP50 {metrics['AP50']:.4f} "
+    print(f"[2/5] trained PAFNet-lite: val AP {metrics['AP']:.4f}, AP50 {metrics['AP50']:.4f} "
           f"({timings['train']:.0f} s) -> {run_dir}")
 
     t0 = time.time()
@@ -127,15 +124,74 @@ def run_quickstart(schedule: str = "tiny", device: str = "", project: str = "run
     rows = _export_and_eval(run_dir / "weights" / "last.pt", qs_dir / "export", val, calib, plan.exports, plan.calib_n,
                             progress=progress)
     timings["export+eval"] = time.time() - t0
-    print(f"[3/4] exported and evaluated {sum('AP' in r for r in rows)}/{len(rows)} format x precision pairs "
+    print(f"[3/5] exported and evaluated {sum('AP' in r for r in rows)}/{len(rows)} format x precision pairs "
           f"({timings['export+eval']:.0f} s)")
 
-    report = _write_report(qs_dir, schedule, metrics, torch_subset, rows, timings, machine_summary(), len(val.images))
-    (qs_dir / "summary.json").write_text(json.dumps({"train": metrics, "exports": rows, "timings": timings},
-                                                    indent=2, default=float))
-    print(f"[4/4] report: {report}")
+    t0 = time.time()
+    records, bench_error = _host_bench(rows, qs_dir, *plan.bench, progress=progress)
+    timings["bench"] = time.time() - t0
+    outcome = f"failed: {bench_error}" if bench_error else f"-> {qs_dir / 'bench.jsonl'}, {qs_dir / 'bench'}"
+    print(f"[4/5] host benchmark of {sum('dir' in r for r in rows)} export(s) (edgedet bench --target host, 1 thread) "
+          f"{outcome} ({timings['bench']:.0f} s)")
+
+    bench_lines = _bench_section(records, bench_error, rows, *plan.bench)
+    report = _write_report(qs_dir, schedule, metrics, torch_subset, rows, timings, machine_summary(), len(val.images),
+                           bench_lines)
+    (qs_dir / "summary.json").write_text(json.dumps(
+        {"train": metrics, "exports": rows, "timings": timings, "bench_error": bench_error}, indent=2, default=float))
+    print(f"[5/5] report: {report}")
     print(report.read_text())
     return 0
+
+
+def _host_bench(rows: list[dict[str, Any]], qs_dir: Path, warmup: int, runs: int, progress: bool = True
+                ) -> tuple[list[BenchmarkResult], str | None]:
+    """``edgedet bench EXPORT... --target host --threads 1`` on every export that was made, through the command's
+    own runner (one worker process per export, interleaved rounds) and its :func:`save_results`.
+
+    The records are appended to ``qs_dir/bench.jsonl``, the report (table + plots) goes to ``qs_dir/bench/``, and each
+    row of ``rows`` that has an export gets its ``p50_ms`` and ``mean_ms`` from its record, the quickstart's only
+    latency figures. Returns the records and, when the bench could not run, its one-line error instead.
+    """
+    from edgedet.bench.cli import save_results
+    from edgedet.bench.runner import BenchSettings, benchmark
+    from edgedet.bench.targets import BenchError, HostTarget
+
+    made = [r for r in rows if "dir" in r]
+    if not made:
+        return [], None
+    settings = BenchSettings(threads=(1,), warmup=warmup, runs=runs)
+    try:
+        records = benchmark([Path(r["dir"]) for r in made], HostTarget(), settings, progress=progress)
+    except BenchError as e:  # a worker that cannot load its export: the exports' AP still stands in the report
+        log.warning("host benchmark failed: %s", e)
+        return [], str(e)
+    save_results(records, qs_dir / "bench.jsonl", qs_dir / "bench")
+    by_model = {rec.model: rec for rec in records}
+    for row in made:
+        latency = by_model[str(Path(row["dir"]))].latency
+        row.update(p50_ms=latency.p50_ms, mean_ms=latency.mean_ms)
+    return records, None
+
+
+def _bench_section(records: list[BenchmarkResult], error: str | None, rows: list[dict[str, Any]], warmup: int,
+                   runs: int) -> list[str]:
+    """The report's host benchmark section: how it ran, ``edgedet bench``'s own table, what it left out."""
+    from edgedet.bench.report import markdown_table
+
+    lines = ["## Host benchmark (edgedet bench --target host)", ""]
+    if error:
+        return lines + [f"Failed: {error}"]
+    if not records:
+        return lines + ["No export was made, so nothing was timed."]
+    lines += [f"Every export made above, on 1 thread, each in its own worker process: {warmup} untimed calls, then {runs} "
+              "timed rounds of one call per export in a fresh order each round, so background load hits all alike. "
+              "Records: [`bench.jsonl`](bench.jsonl); table and plot: [`bench/`](bench/bench_report.md).", "",
+              markdown_table(records)]
+    failed = [f"{r['format']} {r['precision']}" for r in rows if "error" in r]
+    if failed:
+        lines += ["", f"Not timed (the export failed; its error is in the exports table): {', '.join(failed)}."]
+    return lines
 
 
 def _torch_metrics(ckpt: Path, val_index) -> dict[str, Any]:
@@ -152,24 +208,27 @@ def _torch_metrics(ckpt: Path, val_index) -> dict[str, Any]:
 
 
 def _write_report(qs_dir: Path, schedule: str, metrics: dict, torch_subset: dict, rows: list[dict], timings: dict,
-                  machine: str, n_val: int) -> Path:
+                  machine: str, n_val: int, bench_lines: list[str]) -> Path:
     lines = [f"# edgedet quickstart ({schedule} schedule)", "", f"Machine: {machine}", "",
              f"PAFNet-lite (PyTorch, all val images): AP {metrics['AP']:.4f}, AP50 {metrics['AP50']:.4f}, "
              f"APs {metrics['APs']:.4f}, APm {metrics['APm']:.4f}, APl {metrics['APl']:.4f}", "",
-             f"## Exports (evaluated through edgedet.runtime on {n_val} val images; host latency, 1 thread)", "",
-             "| format | precision | AP | AP50 | size MB | p50 ms | max abs diff vs torch | fp32 parity (1e-4) |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| pytorch | fp32 | {torch_subset['AP']:.4f} | {torch_subset['AP50']:.4f} | | | | |"]
+             f"## Exports (evaluated through edgedet.runtime on {n_val} val images; latency from the host benchmark "
+             "below, 1 thread)", "",
+             "| format | precision | AP | AP50 | size MB | p50 ms | mean ms | max abs diff vs torch | fp32 parity (1e-4) |",
+             "|---|---|---|---|---|---|---|---|---|",
+             f"| pytorch | fp32 | {torch_subset['AP']:.4f} | {torch_subset['AP50']:.4f} | | | | | |"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['format']} | {r['precision']} | failed: {r['error']} | | | | | |")
+            lines.append(f"| {r['format']} | {r['precision']} | failed: {r['error']} | | | | | | |")
             continue
         diff = r["max_abs_diff"]
+        latency = " | ".join("" if r.get(k) is None else f"{r[k]:.2f}" for k in ("p50_ms", "mean_ms"))
         lines.append(f"| {r['format']} | {r['precision']} | {r['AP']:.4f} | {r['AP50']:.4f} | {r['size_mb']:.2f} | "
-                     f"{r['p50_ms']:.1f} | {diff if diff is None else f'{diff:.2e}'} | "
+                     f"{latency} | {diff if diff is None else f'{diff:.2e}'} | "
                      f"{r['parity_passed'] if r['precision'] == 'fp32' else 'n/a (report only)'} |")
     lines += ["", "Stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), "",
-              "Not in this pipeline yet: teacher training + distillation, the on-device benchmark runner."]
+              "Not in this pipeline yet: teacher training + distillation. On a phone or a board: "
+              "`edgedet bench EXPORT_DIR... --target adb` (or `ssh://user@board`).", "", *bench_lines]
     path = qs_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -1,4 +1,5 @@
-"""``edgedet bench``: its arguments, its ``--accuracy`` images and scorer, and what it runs.
+"""``edgedet bench``: its arguments, its ``--accuracy`` images and scorer, what it runs and where its records go
+(:func:`save_results`, which ``edgedet quickstart``'s host bench shares).
 
 ``edgedet.cli`` dispatches here, as it does to :mod:`edgedet.demo.cli`. Reading a dataset and COCO evaluation live
 in layers this torch-free package may not import (``edgedet.data``, ``edgedet.engine``), so ``edgedet.cli`` hands
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from edgedet.bench.report import markdown_table, write_report
-from edgedet.bench.result import append_jsonl
+from edgedet.bench.result import BenchmarkResult, append_jsonl
 from edgedet.bench.runner import BenchSettings, Scorer, benchmark
 from edgedet.bench.targets import BenchError, HostTarget, SshTarget
 
-__all__ = ["BenchError", "DatasetTools", "accuracy_images", "add_bench_parser", "parse_threads", "run_bench"]
+__all__ = ["BenchError", "DatasetTools", "accuracy_images", "add_bench_parser", "parse_threads", "run_bench",
+           "save_results"]
 
 
 def add_bench_parser(sub: Any) -> None:
@@ -170,13 +172,19 @@ def run_bench(args: argparse.Namespace, dataset: DatasetTools | None = None) -> 
     if args.emulated:
         results = [replace(r, emulated=True) for r in results]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    append_jsonl(out, results)
+    written = save_results(results, out, Path(args.report) if args.report else None)
     print(markdown_table(results))
     print(f"\nappended {len(results)} record(s) to {out}")
     if any(r.emulated for r in results):
         print("emulated target: these latencies are NOT device speed (parity and AP are what counts there)")
-    if args.report:
-        written = write_report(results, Path(args.report))
+    if written:
         print("report: " + ", ".join(str(p) for p in written))
     return 0
+
+
+def save_results(results: list[BenchmarkResult], out: Path, report_dir: Path | None = None) -> list[Path]:
+    """Where a bench's records go: appended to the JSONL file ``out`` (its folder created) and, with
+    ``report_dir``, the report (Markdown table + plots) written there. Returns the report's files ([] without)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    append_jsonl(out, results)
+    return write_report(results, report_dir) if report_dir is not None else []
