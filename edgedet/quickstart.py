@@ -5,7 +5,8 @@ calibrated on training images) -> evaluate every export through ``edgedet.runtim
 ``edgedet bench``'s runner on this host (``bench.jsonl``, ``bench/``) -> ``report.md``. The ``tiny`` schedule
 finishes in minutes on a 2-core CPU; ``full`` is for a GPU.
 
-Teacher training + distillation join this pipeline when they are built; timing on a phone or a board needs the
+Teacher training + distillation join this pipeline once a distilled student is shown to gain (they run today
+as ``edgedet train-teacher`` / ``edgedet distill``); timing on a phone or a board needs the
 device, so the report names the ``edgedet bench --target`` command for it.
 """
 

@@ -33,7 +33,7 @@ from edgedet.bench.machine import cpu_model_from_cpuinfo
 from edgedet.bench.result import BenchmarkResult
 from edgedet.bench.targets import X86_MACHINES, BenchError, check_architecture, model_size_mb
 from edgedet.bench.tool_output import ToolOutputError, ToolTimings, parse_benchmark_bin, parse_benchmark_model
-from edgedet.bench.worker import RUNTIME_NAMES, resolve_cores, split_cores
+from edgedet.bench.worker import RUNTIME_NAMES, hottest_zone_c, resolve_cores, split_cores
 
 TOOLS = {"tflite": "benchmark_model", "paddle-lite": "benchmark_bin"}
 BUILD_HINT = {"tflite": "bazel build -c opt --config=android_arm64 //tensorflow/lite/tools/benchmark:benchmark_model "
@@ -197,11 +197,6 @@ def _load(text: str | None) -> float | None:
         return None
 
 
-def _temperature(text: str | None) -> float | None:
-    temps = [int(v) / 1000.0 for v in (text or "").split() if v.lstrip("-").isdigit()]
-    return max(temps) if temps else None
-
-
 def _model_file(export: Path, meta: dict, arch: str) -> Path:
     x86 = meta.get("extra", {}).get("x86_model_file")
     if meta["format"] == "paddle-lite" and x86 and arch in X86_MACHINES and (export / x86).is_file():
@@ -349,4 +344,4 @@ def _run_once(plan: _Plan, cmd: list[str], what: str) -> tuple[ToolTimings, floa
         timings = parse(out)
     except ToolOutputError as e:
         raise BenchError(f"could not read {tool}'s output on {where}: {e}") from None
-    return timings, _load(marks.get("load")), _temperature(marks.get("temp"))
+    return timings, _load(marks.get("load")), hottest_zone_c((marks.get("temp") or "").split())

@@ -88,15 +88,21 @@ def resolve_cores(spec: str, groups: dict[str, list[int]] | None = None) -> list
     return cores
 
 
+def hottest_zone_c(millidegrees: list[str]) -> float | None:
+    """The hottest of Linux thermal-zone readings (millidegrees C, as text) in degrees C; None when none parses."""
+    temps = [int(v) / 1000.0 for v in (t.strip() for t in millidegrees) if v.lstrip("-").isdigit()]
+    return max(temps) if temps else None
+
+
 def cpu_temperature_c(root: Path = Path("/sys/class/thermal")) -> float | None:
     """The hottest thermal zone in degrees C, None where the device exposes none."""
-    temps = []
+    readings = []
     for zone in sorted(root.glob("thermal_zone*/temp")):
         try:
-            temps.append(int(zone.read_text()) / 1000.0)
-        except (OSError, ValueError):
+            readings.append(zone.read_text())
+        except OSError:
             pass
-    return max(temps) if temps else None
+    return hottest_zone_c(readings)
 
 
 def process_peak_rss_mb(status: Path = Path("/proc/self/status")) -> float | None:

@@ -77,3 +77,15 @@ def test_bench_imports_and_describes_the_machine_without_torch():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_hottest_thermal_zone_from_files_and_from_device_text(tmp_path):
+    from edgedet.bench.worker import cpu_temperature_c, hottest_zone_c
+
+    assert hottest_zone_c(["45000\n", "61500", "junk", "-2000"]) == 61.5
+    assert hottest_zone_c([]) is None and hottest_zone_c(["n/a"]) is None
+    for i, v in enumerate(["38000\n", "52250\n", "oops\n"]):
+        (tmp_path / f"thermal_zone{i}").mkdir()
+        (tmp_path / f"thermal_zone{i}" / "temp").write_text(v)
+    assert cpu_temperature_c(tmp_path) == 52.25
+    assert cpu_temperature_c(tmp_path / "none") is None
