@@ -89,6 +89,8 @@ class TrainConfig:
     nan_patience: int = 5  # (int) stop after this many non-finite steps in a row
     eval_interval: int = 1  # (int) evaluate every N epochs (0 = only at the end)
     max_iters: int = 0  # (int) stop each epoch after this many iterations (0 = full epoch); for tests
+    time_limit: float = 0.0  # (float) minutes of wall time for the whole run, validation included (0 = off):
+    # after each epoch the number of epochs is re-planned from the mean epoch time, so the lr schedule ends on time
 
 
 KD_TERMS = ("hm", "box", "feat", "out")
@@ -201,6 +203,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.nan_patience": _number(1),
     "train.eval_interval": _number(0),
     "train.max_iters": _number(0),
+    "train.time_limit": _number(0),
     "distill.kd": (_kd_terms, f"'auto' or a comma-separated list of {', '.join(KD_TERMS)}"),
     "distill.hm_weight": _number(0),
     "distill.box_weight": _number(0),

@@ -31,11 +31,15 @@ class ModelEMA:
         self.updates += 1
         d = self.current_decay()
         msd = model.state_dict()
+        ema_f, model_f = [], []
         for k, v in self.module.state_dict().items():
             if v.dtype.is_floating_point:
-                v.mul_(d).add_(msd[k].detach(), alpha=1 - d)
+                ema_f.append(v)
+                model_f.append(msd[k].detach())
             else:
                 v.copy_(msd[k])
+        if ema_f:  # one fused kernel per dtype/device group, not two per tensor (hundreds of launches on a GPU)
+            torch._foreach_lerp_(ema_f, model_f, 1 - d)
 
     def state_dict(self) -> dict:
         return self.module.state_dict()

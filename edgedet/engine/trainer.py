@@ -121,6 +121,22 @@ def build_optimizer(model: torch.nn.Module, cfg: RunConfig) -> torch.optim.Optim
     raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {cfg.train.optimizer!r}")
 
 
+def plan_epochs(done: int, epochs: int, elapsed_s: float, epoch_s: float, eval_s: float, limit_s: float) -> int:
+    """``train.time_limit``: the number of epochs that fits ``limit_s`` seconds of wall time.
+
+    Args:
+        done: epochs finished so far (their validation not yet run). epochs: the current plan.
+        elapsed_s: wall time since training started. epoch_s: mean training time of one epoch.
+        eval_s: the longest validation so far (0 before the first), kept back for the final one.
+
+    Returns:
+        ``done`` plus the whole epochs that still fit (more or fewer than ``epochs``), at least ``done``: a run
+        whose limit is spent ends with the epoch it just trained.
+    """
+    left = limit_s - elapsed_s - eval_s
+    return done + max(int(left // max(epoch_s, 1e-9)), 0)
+
+
 class Trainer:
     """Train ``cfg.model`` on ``cfg.data`` and write a run directory.
 
@@ -247,16 +263,31 @@ class Trainer:
         if self.start_epoch >= cfg.epochs:
             log.info("%s: all %d epochs are done already; nothing to train", self.run_dir, cfg.epochs)
             return metrics
-        for epoch in range(self.start_epoch, end):
+        fit_start, train_s, eval_s, n_trained = time.time(), 0.0, 0.0, 0
+        epoch = self.start_epoch
+        while epoch < end:  # `end` moves when train.time_limit re-plans the epochs
             seed_everything(cfg.seed * 1000 + epoch)
             t0 = time.time()
             losses = self._train_epoch(epoch, total)
+            if cfg.time_limit > 0:
+                train_s, n_trained = train_s + time.time() - t0, n_trained + 1
+                planned = plan_epochs(epoch + 1, cfg.epochs, time.time() - fit_start, train_s / n_trained, eval_s,
+                                      60 * cfg.time_limit)
+                planned = round(dist.all_reduce_mean(float(planned), self.device))  # one plan on every rank
+                if planned != cfg.epochs:
+                    log.info("train.time_limit %.1f min: %d epochs instead of %d (%.1f s per epoch)", cfg.time_limit,
+                             planned, cfg.epochs, train_s / n_trained)
+                    cfg.epochs, end = planned, planned if stop_at is None else min(stop_at, planned)
+                    total = iters_per_epoch * cfg.epochs
             last = epoch + 1 == cfg.epochs
             do_eval = last or (cfg.eval_interval and (epoch + 1) % cfg.eval_interval == 0)
+            t_eval = time.time()
             metrics = self.evaluate() if do_eval and dist.is_main() else {}
+            eval_s = max(eval_s, time.time() - t_eval)
             if dist.is_main():
                 self._end_epoch(epoch, losses, metrics, time.time() - t0)
             dist.barrier()
+            epoch += 1
         if dist.is_main() and end == cfg.epochs:
             self._finish(metrics)
         return metrics

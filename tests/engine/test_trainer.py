@@ -230,3 +230,42 @@ def test_metrics_csv_keeps_an_older_header_on_resume(tiny_synth, tmp_path):
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     assert list(rows[0]) == old and rows[0]["epoch"] == "1"
     assert float(rows[0]["loss_hm"]) > 0 and float(rows[0]["seconds"]) > 0 and 0 <= float(rows[0]["AP"]) <= 1
+
+
+def test_plan_epochs_fits_the_time_left():
+    from edgedet.engine.trainer import plan_epochs
+
+    # 100 s limit, 1 epoch done after 12 s (10 s per epoch), validation 5 s: 83 s left -> 8 more epochs
+    assert plan_epochs(1, 50, 12.0, 10.0, 5.0, 100.0) == 9
+    assert plan_epochs(1, 3, 12.0, 10.0, 5.0, 100.0) == 9  # more epochs than asked when they fit
+    assert plan_epochs(4, 50, 99.0, 10.0, 5.0, 100.0) == 4  # spent: the epoch just trained is the last
+    assert plan_epochs(2, 50, 130.0, 10.0, 0.0, 100.0) == 2  # overrun never plans backwards past what is done
+
+
+def test_time_limit_ends_the_run_with_a_validated_epoch(tiny_synth, tmp_path):
+    cfg = tiny_config(tiny_synth, epochs=50, eval_interval=0, time_limit=1e-4)  # 6 ms: spent after one epoch
+    metrics = Trainer(cfg, tmp_path / "r", progress=False).fit()
+    rows = (tmp_path / "r/metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and "AP" in metrics  # header + the one epoch, validated as the last
+    state = load_checkpoint(tmp_path / "r/weights/last.pt")
+    assert state["epoch"] == 1 and state["config"]["train"]["epochs"] == 1  # the re-planned schedule is saved
+    assert (tmp_path / "r/report.md").is_file()
+
+
+def test_ema_update_is_the_weighted_mean_of_every_float_tensor():
+    from edgedet.engine.ema import ModelEMA
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    ema = ModelEMA(model, decay=0.9, ramp=1)
+    before = {k: v.clone() for k, v in ema.module.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model[1].num_batches_tracked += 3
+    ema.update(model)
+    d = ema.current_decay()
+    for k, v in model.state_dict().items():
+        if v.dtype.is_floating_point:
+            torch.testing.assert_close(ema.module.state_dict()[k], d * before[k] + (1 - d) * v)
+        else:
+            assert torch.equal(ema.module.state_dict()[k], v)
