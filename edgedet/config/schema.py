@@ -89,8 +89,9 @@ class TrainConfig:
     nan_patience: int = 5  # (int) stop after this many non-finite steps in a row
     eval_interval: int = 1  # (int) evaluate every N epochs (0 = only at the end)
     max_iters: int = 0  # (int) stop each epoch after this many iterations (0 = full epoch); for tests
-    time_limit: float = 0.0  # (float) minutes of wall time for the whole run, validation included (0 = off):
-    # after each epoch the number of epochs is re-planned from the mean epoch time, so the lr schedule ends on time
+    time_limit: float = 0.0  # (float) at most this many minutes for the whole run, validation included (0 = off):
+    # after each epoch the epochs are re-planned (never above train.epochs) from the mean epoch time, so the lr
+    # schedule still ends; give a large train.epochs to train for a time instead of a number of epochs
 
 
 KD_TERMS = ("hm", "box", "feat", "out")

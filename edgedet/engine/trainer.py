@@ -130,11 +130,11 @@ def plan_epochs(done: int, epochs: int, elapsed_s: float, epoch_s: float, eval_s
         eval_s: the longest validation so far (0 before the first), kept back for the final one.
 
     Returns:
-        ``done`` plus the whole epochs that still fit (more or fewer than ``epochs``), at least ``done``: a run
+        ``done`` plus the whole epochs that still fit, never more than ``epochs`` and at least ``done``: a run
         whose limit is spent ends with the epoch it just trained.
     """
     left = limit_s - elapsed_s - eval_s
-    return done + max(int(left // max(epoch_s, 1e-9)), 0)
+    return min(done + max(int(left // max(epoch_s, 1e-9)), 0), max(epochs, done))
 
 
 class Trainer:

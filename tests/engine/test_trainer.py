@@ -237,7 +237,7 @@ def test_plan_epochs_fits_the_time_left():
 
     # 100 s limit, 1 epoch done after 12 s (10 s per epoch), validation 5 s: 83 s left -> 8 more epochs
     assert plan_epochs(1, 50, 12.0, 10.0, 5.0, 100.0) == 9
-    assert plan_epochs(1, 3, 12.0, 10.0, 5.0, 100.0) == 9  # more epochs than asked when they fit
+    assert plan_epochs(1, 3, 12.0, 10.0, 5.0, 100.0) == 3  # a limit only shortens: never more epochs than asked
     assert plan_epochs(4, 50, 99.0, 10.0, 5.0, 100.0) == 4  # spent: the epoch just trained is the last
     assert plan_epochs(2, 50, 130.0, 10.0, 0.0, 100.0) == 2  # overrun never plans backwards past what is done
 
