@@ -47,7 +47,10 @@ RECIPE = [  # one recipe for teachers and students (lr quoted for 16 images, sca
     "train.ema_decay=0.999", "train.grad_clip=35", "data.multiscale=[0,0]", "data.gridmask=0", "data.expand=0",
     "data.cutmix=0", "train.eval_interval=0",
 ]
-ANCHOR_RECIPE = ["train.lr=0.02", "train.lr_batch=16"]  # half the lr: as the anchor-based pilot teacher (ATSS heads: GN)
+MODEL_RECIPE = {  # a lower lr where the shared one failed on the GPU (benchmarks/distill/README.md)
+    "pafnet_r18vd": ["train.lr=0.01", "train.lr_batch=16"],  # 0.04: heatmap collapsed in epoch 2, NaN in epoch 5
+    "anchor": ["train.lr=0.02", "train.lr_batch=16"],  # half the lr: as the anchor-based pilot teacher
+}
 
 
 def _sets(items: list[str]) -> list[str]:
@@ -55,7 +58,8 @@ def _sets(items: list[str]) -> list[str]:
 
 
 def _run(argv: list[str], log: Path, threads: int) -> tuple[int, float]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)  # keep what the caller added
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
     t0 = time.time()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as f:
@@ -197,7 +201,7 @@ def main() -> int:
     def train_teacher(fam: str) -> None:
         model = families.get(fam) or also[fam]
         name = f"teacher_{fam}" if fam in families else fam
-        recipe = RECIPE + (ANCHOR_RECIPE if not model.startswith("pafnet") else [])
+        recipe = RECIPE + MODEL_RECIPE.get(model if model.startswith("pafnet") else "anchor", [])
         argv = ["train-teacher", "--model", model, "--width", str(args.teacher_width), "--imgsz", str(args.imgsz),
                 "--epochs", str(args.teacher_epochs), "--batch", str(args.teacher_batch), "--name", name, *common,
                 *_sets(recipe + [f"train.time_limit={args.teacher_minutes}", f"data.workers={args.teacher_workers}"])]

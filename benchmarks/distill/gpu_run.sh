@@ -10,9 +10,9 @@
 # safety limit that flags a row cut short).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}
-TEACHER_MIN=${TEACHER_MIN:-2.5}
+TEACHER_MIN=${TEACHER_MIN:-2.2}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-6}
-STUDENT_MIN=${STUDENT_MIN:-3.9}
+STUDENT_MIN=${STUDENT_MIN:-3.0}
 PY=${PY:-python3}         # a quick check elsewhere: PY=.venv/bin/python DEVICE=cpu EXTRA="--max-images 32 ..."
 DEVICE=${DEVICE:-cuda}
 EXTRA=${EXTRA:-}

@@ -10,7 +10,8 @@ Per image, on the stride-``s`` grid of the head output:
 - optional per-box loss weights (CutMix's mixing ratio) scale a box's regression weights and its peak's
   heatmap-loss term (``peak_weight``); the Gaussians themselves stay as they are.
 
-Everything is vectorised over boxes (tensors [N, H, W]); the only Python loop is over the images of a batch.
+Everything is vectorised over the boxes of the whole batch (tensors [N, H * W]): a fixed number of tensor ops per
+batch, so that building targets on a GPU costs a few dozen kernel launches, not a few per image.
 """
 
 from __future__ import annotations
@@ -80,19 +81,28 @@ class TTFTargetBuilder:
         """
         if device is None:
             device = targets[0]["boxes"].device if targets else torch.device("cpu")
-        labels = [t["labels"].to(device) for t in targets]
-        self._check_labels(torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long))  # one sync per batch
-        parts = [self._single(t["boxes"].to(device), lab, feat_hw, t.get("scores"), t.get("weights"))
-                 for t, lab in zip(targets, labels)]
-        out = {key: torch.stack([p[key] for p in parts]) for key in ("heatmap", "box_target", "box_weight", "owner")}
-        if any("peak_weight" in p for p in parts):
-            out["peak_weight"] = torch.stack([p.get("peak_weight", torch.ones_like(p["heatmap"])) for p in parts])
-        return out
+        b, (h, w), c = len(targets), feat_hw, self.num_classes
+        counts = [int(t["boxes"].reshape(-1, 4).shape[0]) for t in targets]  # shapes: no device sync
+        n = sum(counts)
+        labels = (torch.cat([t["labels"].reshape(-1) for t in targets]).to(device).long() if targets
+                  else torch.zeros(0, dtype=torch.long, device=device))
+        self._check_labels(labels)  # one sync per batch
+        if n == 0:
+            return {"heatmap": torch.zeros(b, c, h, w, device=device), "box_target": torch.zeros(b, h, w, 4, device=device),
+                    "box_weight": torch.zeros(b, h, w, device=device),
+                    "owner": torch.full((b, h, w), -1, dtype=torch.long, device=device)}
+        boxes = torch.cat([t["boxes"].reshape(-1, 4) for t in targets]).to(device).float()
+        img = torch.repeat_interleave(torch.arange(b, device=device), torch.tensor(counts, device=device))
+        starts = torch.tensor([sum(counts[:i]) for i in range(b)], device=device)
+        index = torch.arange(n, device=device) - starts[img]  # each box's index in its own image's list
+        score = self._per_box(targets, "scores", counts, device)
+        loss_w = self._per_box(targets, "weights", counts, device)
+        return self._build(boxes, labels, img, index, score, loss_w, b, h, w)
 
     def single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int]) -> dict[str, Tensor]:
         """Targets of one image (shapes as in ``__call__`` without the batch dimension)."""
-        self._check_labels(labels)
-        return self._single(boxes, labels, feat_hw)
+        out = self([{"boxes": boxes, "labels": labels}], feat_hw, device=boxes.device)
+        return {k: v[0] for k, v in out.items()}
 
     def _check_labels(self, labels: Tensor) -> None:
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
@@ -100,52 +110,55 @@ class TTFTargetBuilder:
                 f"labels must lie in [0, {self.num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
             )
 
-    def _single(self, boxes: Tensor, labels: Tensor, feat_hw: tuple[int, int],
-                scores: Tensor | None = None, weights: Tensor | None = None) -> dict[str, Tensor]:
-        h, w = feat_hw
-        c, dev = self.num_classes, boxes.device
-        boxes = boxes.float().reshape(-1, 4)
-        n = boxes.shape[0]
-        heat = torch.zeros(c, h * w, device=dev)
-        if n == 0:
-            return {
-                "heatmap": heat.view(c, h, w), "box_target": torch.zeros(h, w, 4, device=dev),
-                "box_weight": torch.zeros(h, w, device=dev), "owner": torch.full((h, w), -1, dtype=torch.long, device=dev),
-            }
-        area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=self.min_area)
-        order = torch.argsort(area, descending=True, stable=True)  # large first: later (smaller) boxes overwrite
-        boxes, labels, area = boxes[order], labels[order].long(), area[order]
-        score = None if scores is None else scores.to(dev).float().reshape(-1)[order]
-        loss_w = None if weights is None else weights.to(dev).float().reshape(-1)[order]
+    @staticmethod
+    def _per_box(targets: Targets, key: str, counts: list[int], device: torch.device) -> Tensor | None:
+        """The images' ``key`` values as one Float[N] (1 for an image without them), or None when none has them."""
+        if not any(t.get(key) is not None for t in targets):
+            return None
+        return torch.cat([t[key].reshape(-1).float().to(device) if t.get(key) is not None
+                          else torch.ones(k, device=device) for t, k in zip(targets, counts)])
 
-        s = self.stride
+    def _build(self, boxes: Tensor, labels: Tensor, img: Tensor, index: Tensor, score: Tensor | None,
+               loss_w: Tensor | None, b: int, h: int, w: int) -> dict[str, Tensor]:
+        """All images at once (a fixed number of tensor ops per batch, none per image or box): boxes Float[N, 4],
+        labels / img (image of each box) / index (its index in that image's list) Long[N]."""
+        c, dev, hw = self.num_classes, boxes.device, h * w
+        area = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=self.min_area)
+        # per image, large boxes first (later, smaller boxes overwrite them); images in order
+        order = torch.argsort(area, descending=True, stable=True)
+        order = order[torch.argsort(img[order], stable=True)]
+        boxes, labels, area, img, index = boxes[order], labels[order], area[order], img[order], index[order]
+        score = None if score is None else score[order]
+        loss_w = None if loss_w is None else loss_w[order]
+        n, s = boxes.shape[0], self.stride
         feat = boxes / s
         feat[:, 0::2] = feat[:, 0::2].clamp(0, w - 1)
         feat[:, 1::2] = feat[:, 1::2].clamp(0, h - 1)
         half_wh = torch.stack((feat[:, 2] - feat[:, 0], feat[:, 3] - feat[:, 1]), 1) / 2  # [N, 2]
         centre = ((boxes[:, :2] + boxes[:, 2:]) / (2 * s)).floor()
         centre = torch.stack((centre[:, 0].clamp(0, w - 1), centre[:, 1].clamp(0, h - 1)), 1)
-
-        g_alpha = gaussians_truncated(centre, (half_wh * self.alpha).floor(), h, w)  # [N, H, W]
-        g_heat = g_alpha if score is None else g_alpha * score[:, None, None]
-        heat.scatter_reduce_(0, labels[:, None].expand(n, h * w), g_heat.view(n, h * w), "amax")
-        g_beta = g_alpha if self.beta == self.alpha else gaussians_truncated(centre, (half_wh * self.beta).floor(), h, w)
-
-        rank = torch.arange(n, device=dev)[:, None, None]
-        owner_sorted = torch.where(g_beta > 0, rank, -1).amax(0)  # [H, W]: the smallest box covering the cell
+        g_alpha = gaussians_truncated(centre, (half_wh * self.alpha).floor(), h, w).view(n, hw)
+        g_heat = g_alpha if score is None else g_alpha * score[:, None]
+        channel = img * c + labels  # row of [B * C, H * W]
+        heat = torch.zeros(b * c, hw, device=dev).scatter_reduce_(0, channel[:, None].expand(n, hw), g_heat, "amax")
+        g_beta = (g_alpha if self.beta == self.alpha
+                  else gaussians_truncated(centre, (half_wh * self.beta).floor(), h, w).view(n, hw))
+        rank = torch.arange(n, device=dev)[:, None]
+        # per image and cell, the last (smallest) of its boxes whose Gaussian covers the cell
+        owner_sorted = torch.full((b, hw), -1, dtype=torch.long, device=dev).scatter_reduce_(
+            0, img[:, None].expand(n, hw), torch.where(g_beta > 0, rank, -1), "amax")
         assigned = owner_sorted >= 0
-        k = owner_sorted.clamp(min=0)
-        g_own = g_beta.gather(0, k[None]).squeeze(0)  # [H, W]
-        weight = torch.where(assigned, g_own * area.log()[k] / g_beta.sum((1, 2))[k], 0.0)
+        k = owner_sorted.clamp(min=0)  # [B, HW]
+        g_own = g_beta[k, torch.arange(hw, device=dev)[None, :]]
+        weight = torch.where(assigned, g_own * area.log()[k] / g_beta.sum(1)[k], 0.0)
         if score is not None:
             weight = weight * score[k]
         if loss_w is not None:
             weight = weight * loss_w[k]
-        box_target = torch.where(assigned[..., None], boxes[k], 0.0)
-        owner = torch.where(assigned, order[k], -1)
-        out = {"heatmap": heat.view(c, h, w), "box_target": box_target, "box_weight": weight, "owner": owner}
+        out = {"heatmap": heat.view(b, c, h, w), "box_target": torch.where(assigned[..., None], boxes[k], 0.0).view(b, h, w, 4),
+               "box_weight": weight.view(b, h, w), "owner": torch.where(assigned, index[k], -1).view(b, h, w)}
         if loss_w is not None:  # each peak (the box's centre cell of its class) carries its box's weight
-            peak = labels * (h * w) + centre[:, 1].long() * w + centre[:, 0].long()
-            out["peak_weight"] = torch.ones(c * h * w, device=dev).scatter_reduce_(
-                0, peak, loss_w, "amax", include_self=False).view(c, h, w)
+            peak = channel * hw + centre[:, 1].long() * w + centre[:, 0].long()
+            out["peak_weight"] = torch.ones(b * c * hw, device=dev).scatter_reduce_(
+                0, peak, loss_w, "amax", include_self=False).view(b, c, h, w)
         return out

@@ -22,6 +22,7 @@ class ModelEMA:
         self.decay = decay
         self.ramp = ramp
         self.updates = 0
+        self._pairs: tuple | None = None  # (model, (ema floats, model floats), (ema others, model others))
 
     def current_decay(self) -> float:
         return self.decay * (1 - math.exp(-self.updates / self.ramp))
@@ -30,16 +31,18 @@ class ModelEMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = self.current_decay()
-        msd = model.state_dict()
-        ema_f, model_f = [], []
-        for k, v in self.module.state_dict().items():
-            if v.dtype.is_floating_point:
-                ema_f.append(v)
-                model_f.append(msd[k].detach())
-            else:
-                v.copy_(msd[k])
+        if self._pairs is None or self._pairs[0] is not model:  # the tensors of both models, matched once
+            msd, floats, others = model.state_dict(), ([], []), ([], [])
+            for k, v in self.module.state_dict().items():
+                pair = floats if v.dtype.is_floating_point else others
+                pair[0].append(v)
+                pair[1].append(msd[k].detach())
+            self._pairs = (model, floats, others)
+        _, (ema_f, model_f), (ema_o, model_o) = self._pairs
         if ema_f:  # one fused kernel per dtype/device group, not two per tensor (hundreds of launches on a GPU)
             torch._foreach_lerp_(ema_f, model_f, 1 - d)
+        if ema_o:
+            torch._foreach_copy_(ema_o, model_o)
 
     def state_dict(self) -> dict:
         return self.module.state_dict()

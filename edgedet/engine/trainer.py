@@ -189,6 +189,8 @@ class Trainer:
         seed_everything(cfg.train.seed)
         self.model = build_model(cfg.model).to(self.device)
         self.use_amp = cfg.train.amp and self.device.type == "cuda"
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fastest conv algorithms for the (few) input sizes seen
         self.hook = hook or TrainerHook()
         self.hook.attach(self)
         if self.distributed and cfg.train.sync_bn and self.device.type == "cuda":

@@ -82,3 +82,23 @@ def test_box_weights_scale_regression_weights_and_the_peak_term():
     assert pw.shape == (2, 3, 32, 32)
     assert pw[0, 2, 14, 14].item() == 0.25 and pw[0, 0, 16, 16].item() == 0.75
     assert int((pw != 1).sum()) == 2
+
+
+def test_batch_equals_each_image_alone():
+    # the batch is built in one pass over all boxes: it must give each image what that image gives alone
+    g = torch.Generator().manual_seed(0)
+    builder = TTFTargetBuilder(5, beta=0.3)
+    for trial in range(20):
+        targets = []
+        for _ in range(4):
+            n = int(torch.randint(0, 6, (1,), generator=g))
+            xy, wh = torch.rand(n, 2, generator=g) * 100, torch.rand(n, 2, generator=g) * 50 + 1
+            t = {"boxes": torch.cat([xy, xy + wh], 1), "labels": torch.randint(0, 5, (n,), generator=g)}
+            if trial % 2:
+                t["scores"], t["weights"] = torch.rand(n, generator=g), torch.rand(n, generator=g)
+            targets.append(t)
+        batch = builder(targets, (24, 28))
+        for i, t in enumerate(targets):
+            alone = builder([t], (24, 28))
+            for key, value in alone.items():
+                torch.testing.assert_close(batch[key][i], value[0], msg=f"trial {trial}, image {i}, {key}")

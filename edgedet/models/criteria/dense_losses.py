@@ -68,10 +68,11 @@ class FocalClassification:
         self.alpha, self.gamma = float(alpha), float(gamma)
 
     def __call__(self, cls: Tensor, pos: DensePositives, iou_target: Tensor) -> Tensor:
-        """cls: Float[B, P, C] logits -> Float[B, P]."""
+        """cls: Float[B, P, C] logits -> Float[B, P] (in fp32, also under AMP)."""
+        cls = cls.float()
         t = torch.zeros_like(cls)
         if pos.soft is not None:
-            t[pos.b, pos.p, pos.labels] = pos.soft
+            t[pos.b, pos.p, pos.labels] = pos.soft.float()
             el = soft_focal_loss(cls, t, self.alpha, self.gamma, reduction="none")
         else:
             t[pos.b, pos.p, pos.labels] = 1.0
@@ -86,11 +87,12 @@ class QualityFocalClassification:
         self.beta = float(beta)
 
     def __call__(self, cls: Tensor, pos: DensePositives, iou_target: Tensor) -> Tensor:
+        cls = cls.float()  # fp32 loss and targets, also under AMP (fp16 logits)
         b, n, c = cls.shape
         labels = torch.full((b, n), c, dtype=torch.long, device=cls.device)
         labels[pos.b, pos.p] = pos.labels
         score = cls.new_zeros(b, n)
-        score[pos.b, pos.p] = iou_target
+        score[pos.b, pos.p] = iou_target.float()
         rows = quality_focal_loss(cls.reshape(-1, c), labels.reshape(-1), score.reshape(-1), self.beta,
                                   reduction="none")
         return rows.reshape(b, n)
@@ -103,8 +105,9 @@ class VarifocalClassification:
         self.alpha, self.gamma = float(alpha), float(gamma)
 
     def __call__(self, cls: Tensor, pos: DensePositives, iou_target: Tensor) -> Tensor:
+        cls = cls.float()  # fp32 loss and targets, also under AMP (fp16 logits)
         t = torch.zeros_like(cls)
-        t[pos.b, pos.p, pos.labels] = iou_target
+        t[pos.b, pos.p, pos.labels] = iou_target.float()
         return varifocal_loss(cls, t, self.alpha, self.gamma, reduction="none").sum(-1)
 
 
