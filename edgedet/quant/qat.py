@@ -33,8 +33,7 @@ import torch
 from torch import nn
 
 from edgedet.export.context import ExportArtifact, ExportContext
-from edgedet.export.tflite import (INPUT_NAME, LAYOUT, _require_litert, _tail_float_quantizer_cls, fold_deconv_bn,
-                                   inspect_tflite)
+from edgedet.export.tflite import INPUT_NAME, LAYOUT, _require_litert, _tail_float_quantizer_cls, fold_deconv_bn, inspect_tflite
 from edgedet.models.pafnet import PAFNet
 
 RAW_OUTPUTS = ("hm", "ltrb")

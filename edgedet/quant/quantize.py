@@ -39,6 +39,7 @@ class QuantizeResult:
     exports: list[ExportResult]
     training: list[dict[str, Any]] = field(default_factory=list)  # one row per QAT epoch
     settings: dict[str, Any] = field(default_factory=dict)
+    fine_tuned: Any = None  # QAT: the float PAFNet with the fine-tuned weights (deconv BNs folded), eval mode
 
 
 def load_pafnet_lite(ckpt: str | Path):
@@ -163,7 +164,8 @@ def _quantize_qat(model, cfg, index, data_path: str, imgsz: int, sched: QATSched
                 "onnx_route": ONNX_ROUTE}
     fine_tuned = fine_tuned_float_model(qat)
     exporters = {"tflite": qat_tflite_exporter(qat, settings), "onnx": _onnx_with_notes(settings)}
-    return QuantizeResult(export(fine_tuned, use_cache=False, exporters=exporters, **common), rows, settings)
+    return QuantizeResult(export(fine_tuned, use_cache=False, exporters=exporters, **common), rows, settings,
+                          fine_tuned)
 
 
 def _onnx_with_notes(notes: dict[str, Any]):
