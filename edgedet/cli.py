@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_paddle_parser(sub)
 
-    from edgedet.quant.cli import add_quantize_parser  # light; torch only when it runs
+    from edgedet.export.quantize_cli import add_quantize_parser  # light; torch only when it runs
 
     add_quantize_parser(sub)
 
@@ -372,7 +372,7 @@ def cmd_import_paddle(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from edgedet.quant.cli import run_quantize
+    from edgedet.export.quantize_cli import run_quantize
 
     return run_quantize(args)
 

@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     from edgedet.engine.checkpoint import checkpoint_config
     from edgedet.export.api import export
     from edgedet.export.evaluate import evaluate_export
-    from edgedet.quant.quantize import QATSchedule, load_pafnet_lite, quantize
+    from edgedet.export.quantize import QATSchedule, load_pafnet_lite, quantize
 
     args = parse_args(argv)
     et = _export_table()

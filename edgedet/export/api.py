@@ -183,7 +183,7 @@ def export(
             from :mod:`edgedet.export.cache` (``EDGEDET_EXPORT_CACHE=0`` turns it off everywhere).
         on_pair_done: called with each pair's result and its seconds as soon as the pair is written and checked.
         exporters: replaces entries of :data:`FORMAT_EXPORTERS` for this call (QAT writes its own trained graph
-            as TFLite int8: :mod:`edgedet.quant.qat`); pass ``use_cache=False`` with it, the cache key does not
+            as TFLite int8: :mod:`edgedet.export.qat`); pass ``use_cache=False`` with it, the cache key does not
             know the exporter.
 
     Returns:

@@ -13,7 +13,7 @@ import torch
 from edgedet.cli import main
 from edgedet.engine.checkpoint import load_checkpoint
 from edgedet.engine.trainer import Trainer
-from edgedet.quant.quantize import QATSchedule, quantize
+from edgedet.export.quantize import QATSchedule, quantize
 from tests.conftest import tiny_config
 
 pytest.importorskip("litert_torch")
@@ -107,6 +107,10 @@ def test_tflite_int8_has_no_float_conv_outside_the_tail(qat_run, ptq_run):
         assert by_fmt["tflite"].metadata["extra"]["float_ops"]["convs_outside_tail"] == []
 
 
+class Payload:
+    """A pickled class in a checkpoint: ``weights_only`` refuses it, nothing is executed."""
+
+
 def _one_error_line(capsys, argv) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
@@ -116,10 +120,6 @@ def _one_error_line(capsys, argv) -> str:
 
 def test_bad_inputs_give_one_line(tmp_path, tiny_synth, capsys):
     assert "not found" in _one_error_line(capsys, ["quantize", str(tmp_path / "missing.pt"), "--qat"])
-
-    class Payload:  # a pickled class: weights_only refuses it, nothing is executed
-        pass
-
     torch.save({"model": Payload()}, tmp_path / "evil.pt")
     assert "Refusing to load" in _one_error_line(capsys, ["quantize", str(tmp_path / "evil.pt"), "--qat"])
     run = tmp_path / "retina"

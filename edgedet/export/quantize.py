@@ -1,6 +1,6 @@
 """``quantize()``: a trained PAFNet-lite checkpoint -> int8 TFLite and ONNX exports, by QAT or by PTQ.
 
-QAT (:mod:`edgedet.quant.qat`) fine-tunes a fake-quantized copy on the checkpoint's training split, then writes the
+QAT (:mod:`edgedet.export.qat`) fine-tunes a fake-quantized copy on the checkpoint's training split, then writes the
 same export directories, ``edgedet.json`` fields and ``parity.json`` as ``edgedet export --precision int8`` (parity
 against the fine-tuned float model). PTQ (``qat=False``) is exactly ``edgedet export --precision int8``.
 """
@@ -135,7 +135,7 @@ def _quantize_qat(model, cfg, index, data_path: str, imgsz: int, sched: QATSched
     from edgedet.data import build_dataloader
     from edgedet.engine.threads import apply_cpu_plan, plan_cpu
     from edgedet.export.api import _output_names, export
-    from edgedet.quant.qat import ONNX_ROUTE, fine_tuned_float_model, prepare_qat, qat_tflite_exporter, train_qat
+    from edgedet.export.qat import ONNX_ROUTE, fine_tuned_float_model, prepare_qat, qat_tflite_exporter, train_qat
 
     batch = sched.batch or cfg.train.batch
     if sched.epochs < 1 or batch < 1 or sched.max_iters < 0:

@@ -1,6 +1,6 @@
 """``edgedet quantize``: its arguments and what it runs (``edgedet.cli`` registers and dispatches here).
 
-Kept apart from :mod:`edgedet.quant.quantize` so that building the CLI parser imports nothing heavy.
+Kept apart from :mod:`edgedet.export.quantize` so that building the CLI parser imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def run_quantize(args: argparse.Namespace) -> int:
     """Quantize, print one line per export and the next command."""
     from edgedet.engine.trainer import unique_run_dir
     from edgedet.export.cli import _print_pair
-    from edgedet.quant.quantize import QATSchedule, load_pafnet_lite, quantize
+    from edgedet.export.quantize import QATSchedule, load_pafnet_lite, quantize
 
     if not args.qat and (args.max_iters or args.epochs != 1 or args.lr is not None or args.batch is not None):
         raise ValueError("--epochs, --max-iters, --lr and --batch set the QAT fine-tuning: add --qat")
