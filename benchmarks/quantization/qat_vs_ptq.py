@@ -29,7 +29,8 @@ def _export_table():
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", required=True, help="a trained PAFNet-lite checkpoint (e.g. "
+    p.add_argument("--render", metavar="JSON", help="only print the table of a recorded result")
+    p.add_argument("--ckpt", help="a trained PAFNet-lite checkpoint (e.g. "
                    "/work/main/runs/gpu/pafnet_lite_w1/best.pt when one exists)")
     p.add_argument("--data", default="", help="dataset (default: the checkpoint's)")
     p.add_argument("--qat-iters", type=int, default=300, help="QAT iterations (one epoch capped at this)")
@@ -43,6 +44,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def rerender(path: str) -> str:
+    """The table of a recorded JSON (``python qat_vs_ptq.py --render qat_vs_ptq.json``)."""
+    import json
+
+    return render(json.loads(Path(path).read_text()))
+
+
 def main(argv=None) -> int:
     import json
 
@@ -54,6 +62,11 @@ def main(argv=None) -> int:
     from edgedet.export.quantize import QATSchedule, load_pafnet_lite, quantize
 
     args = parse_args(argv)
+    if args.render:
+        print(rerender(args.render))
+        return 0
+    if not args.ckpt:
+        raise SystemExit("--ckpt CKPT is required (a trained PAFNet-lite checkpoint)")
     et = _export_table()
     t_start = time.time()
     model, state = load_pafnet_lite(args.ckpt)
@@ -98,6 +111,9 @@ def main(argv=None) -> int:
                    calib_n=args.calib_n, overrides=["train.threads=1"], progress=False, log_file=work / "qat.log")
     for res in qat.exports:
         add("qat", res, round(time.time() - t0, 1))
+    # the fine-tuned float weights in PyTorch: separates what fine-tuning did from what int8 costs
+    rows.append({"method": "qat_float", **et.torch_reference(qat.fine_tuned, state, val, threads=1)})
+    print(f"qat fine-tuned float (pytorch): AP {rows[-1]['AP']:.4f}", flush=True)
     result["qat"] = {"settings": {k: v for k, v in qat.settings.items() if k != "onnx_route"},
                      "training": qat.training, "onnx_route": qat.settings["onnx_route"]}
     entries = {f"{r['method']}_{r['format']}_{r['precision']}": ("edgedet", Path(r["dir"]), imgsz)
@@ -117,11 +133,12 @@ def render(result: dict) -> str:
              "outside tail) | size MB |", "|---|---|---|---:|---:|---:|---:|---|---:|"]
     for r in result["rows"]:
         key = f"{r['method']}_{r.get('format')}_{r.get('precision')}"
-        ms = lat.get(key, {}).get("1", {}).get("p50_ms") if r.get("dir") else lat.get("pytorch_fp32", {}).get("1", {}).get("p50_ms")
+        ms = (lat.get(key, {}).get("1", {}).get("p50_ms") if r.get("dir")
+              else lat["pytorch_fp32"]["1"]["p50_ms"] if r["method"] == "pytorch" else None)
         delta = f"{r['AP'] - fp32[r['format']]:+.4f}" if r.get("format") in fp32 and r["method"] != "fp32" else ""
         fo = f"{r['float_ops']} ({r['float_convs']}, {r['float_convs_outside_tail']})" if r.get("float_ops") else ""
         lines.append(f"| {r['method']} | {r.get('format', 'pytorch')} | {r.get('precision', 'fp32')} | {r['AP']:.4f} | "
-                     f"{delta} | {r['AP50']:.4f} | {ms if ms is None else f'{ms:.2f}'} | {fo} | {r['size_mb']:.2f} |")
+                     f"{delta} | {r['AP50']:.4f} | {'' if ms is None else f'{ms:.2f}'} | {fo} | {r['size_mb']:.2f} |")
     return "\n".join(lines)
 
 

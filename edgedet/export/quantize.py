@@ -69,6 +69,8 @@ def _data(cfg: Any, data: str | None, class_names: list[str]):
         raise FileNotFoundError(f"training data {path} not found: pass --data DATA (the checkpoint's own data "
                                 "path is used by default)")
     index = load_dataset(path, cfg.data.train_split)
+    if cfg.data.max_images:  # the images the checkpoint was trained on, as the trainer chose them
+        index.images = index.images[: cfg.data.max_images]
     if list(index.class_names) != list(class_names):
         raise ValueError(f"{path} has classes {index.class_names[:5]}..., the checkpoint {class_names[:5]}...: "
                          "fine-tune on the data the model was trained on (--data)")
