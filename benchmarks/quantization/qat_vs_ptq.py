@@ -10,21 +10,48 @@ date are recorded beside the figures.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 
 
-def _export_table():
-    """benchmarks/export_table/export_table.py (its AP reference, sizes and interleaved timing are reused)."""
-    spec = importlib.util.spec_from_file_location("export_table", HERE.parent / "export_table" / "export_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def torch_row(model, cfg, val) -> dict:
+    """AP of a PyTorch detector on ``val`` through the shared letterbox (1 thread), and its fp32 size."""
+    import torch
+
+    from edgedet.engine.trainer import evaluate_model
+
+    torch.set_num_threads(1)
+    m = evaluate_model(model, val, cfg.model.imgsz, torch.device("cpu"), dataclasses.replace(cfg.data, workers=0),
+                       progress=False)
+    size = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 1e6
+    return {"format": "pytorch", "precision": "fp32", "AP": m["AP"], "AP50": m["AP50"], "size_mb": size}
+
+
+def time_all(dirs: dict[str, Path], model, imgsz: int, warmup: int, runs: int) -> dict[str, dict]:
+    """p50 etc. of every export through ``edgedet.runtime`` (``run`` on a preprocessed tensor) and of the PyTorch
+    export graph, 1 thread, interleaved rounds (:func:`edgedet.bench.time_interleaved`)."""
+    import torch
+
+    from edgedet import runtime
+    from edgedet.bench import latency_stats, time_interleaved
+
+    torch.set_num_threads(1)
+    x = np.random.default_rng(0).standard_normal((1, 3, imgsz, imgsz)).astype(np.float32)
+    graph = model.export_graph().eval()
+
+    def torch_run(a):
+        with torch.inference_mode():
+            return graph(torch.from_numpy(a))
+
+    fns = {"pytorch_fp32": (torch_run, x), **{n: (runtime.load(d, threads=1).run, x) for n, d in dirs.items()}}
+    return {n: {"1": latency_stats(ms).as_dict()} for n, ms in time_interleaved(fns, warmup=warmup, runs=runs).items()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,7 +94,6 @@ def main(argv=None) -> int:
         return 0
     if not args.ckpt:
         raise SystemExit("--ckpt CKPT is required (a trained PAFNet-lite checkpoint)")
-    et = _export_table()
     t_start = time.time()
     model, state = load_pafnet_lite(args.ckpt)
     cfg = checkpoint_config(state, args.ckpt)
@@ -83,14 +109,14 @@ def main(argv=None) -> int:
                                                       "imgsz": imgsz, "train_epochs": cfg.train.epochs},
               "data": data, "val_images": len(val.images), "rows": []}
     rows = result["rows"]
-    rows.append({"method": "pytorch", **et.torch_reference(model, state, val, threads=1)})
+    rows.append({"method": "pytorch", **torch_row(model, cfg, val)})
     print(f"pytorch fp32: AP {rows[-1]['AP']:.4f}", flush=True)
 
     def add(method: str, res, seconds: float | None = None) -> None:
         m = evaluate_export(res.dir, val, threads=1, progress=False)
         fo = res.metadata["extra"].get("float_ops", {})
         rows.append({"method": method, "format": res.format, "precision": res.precision, "dir": str(res.dir),
-                     "AP": m["AP"], "AP50": m["AP50"], "size_mb": et.shipped_size_mb(res.dir, res.metadata),
+                     "AP": m["AP"], "AP50": m["AP50"], "size_mb": res.model_path.stat().st_size / 1e6,
                      "float_ops": fo.get("n"), "float_convs": len(fo.get("convs", [])) if fo else None,
                      "float_convs_outside_tail": len(fo.get("convs_outside_tail", [])) if fo else None,
                      "parity": res.parity.get("summary"), "seconds": seconds})
@@ -112,13 +138,12 @@ def main(argv=None) -> int:
     for res in qat.exports:
         add("qat", res, round(time.time() - t0, 1))
     # the fine-tuned float weights in PyTorch: separates what fine-tuning did from what int8 costs
-    rows.append({"method": "qat_float", **et.torch_reference(qat.fine_tuned, state, val, threads=1)})
+    rows.append({"method": "qat_float", **torch_row(qat.fine_tuned, cfg, val)})
     print(f"qat fine-tuned float (pytorch): AP {rows[-1]['AP']:.4f}", flush=True)
     result["qat"] = {"settings": {k: v for k, v in qat.settings.items() if k != "onnx_route"},
                      "training": qat.training, "onnx_route": qat.settings["onnx_route"]}
-    entries = {f"{r['method']}_{r['format']}_{r['precision']}": ("edgedet", Path(r["dir"]), imgsz)
-               for r in rows if r.get("dir")}
-    result["latency_ms"] = et.time_all(entries, model, imgsz, (1,), warmup=10, runs=args.runs)
+    dirs = {f"{r['method']}_{r['format']}_{r['precision']}": Path(r["dir"]) for r in rows if r.get("dir")}
+    result["latency_ms"] = time_all(dirs, model, imgsz, warmup=10, runs=args.runs)
     result["total_s"] = round(time.time() - t_start, 1)
     Path(args.out).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(render(result))

@@ -28,18 +28,13 @@ without --qat: post-training quantization, exactly `edgedet export CKPT --format
 Each export's edgedet.json lists the ops left in float (extra.float_ops); OUT/quantize.json sums up the run.
 Compare the results with `edgedet eval OUT/tflite_int8 --data DATA` against the checkpoint's own AP."""
 
-EXAMPLES = """\
-examples:
-  edgedet quantize runs/train/pafnet_lite_mbv3/weights/best.pt --qat --epochs 2
-  edgedet quantize best.pt --qat --max-iters 200 --set train.batch=8 --out runs/quantize/qat
-  edgedet quantize best.pt                      # PTQ only, for comparison
-"""
+EPILOG = "without --qat (PTQ, the baseline to compare with): edgedet quantize best.pt --out runs/quantize/ptq"
 
 
 def add_quantize_parser(sub: Any) -> None:
     """``edgedet quantize CKPT [--qat] [--epochs N] [--data DATA] [--set KEY=VALUE] ...``."""
     p = sub.add_parser("quantize", help="int8 TFLite + ONNX of a PAFNet-lite checkpoint, by QAT (--qat) or PTQ",
-                       description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("weights", help="a PAFNet-lite training checkpoint (.pt from edgedet train / distill)")
     p.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning before the export")
     p.add_argument("--epochs", type=int, default=1, help="QAT epochs over the training split (default 1)")
