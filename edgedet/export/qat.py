@@ -234,7 +234,7 @@ def convert_qat_tflite(qat: QATModel, example_nchw: np.ndarray, path: Path) -> d
                                 quant_config=QuantConfig(pt2e_quantizer=qat.quantizer))
     edge.export(str(path))
     return {"quantizer": "PT2E QAT (litert-torch PT2EQuantizer is_qat=True, torchao prepare_qat_pt2e)",
-            "weights": "int8 per-channel symmetric, learned by QAT",
+            "weights": "int8 per-channel symmetric",  # as PTQ's; the values were fine-tuned under fake-quant
             "activations": "int8 per-tensor affine, FusedMovingAvgObsFakeQuantize (learned by QAT)",
             "float_tail_ops": qat.quantizer.tail_ops}
 
