@@ -183,8 +183,8 @@ def export(
             from :mod:`edgedet.export.cache` (``EDGEDET_EXPORT_CACHE=0`` turns it off everywhere).
         on_pair_done: called with each pair's result and its seconds as soon as the pair is written and checked.
         exporters: replaces entries of :data:`FORMAT_EXPORTERS` for this call (QAT writes its own trained graph
-            as TFLite int8: :mod:`edgedet.export.qat`); pass ``use_cache=False`` with it, the cache key does not
-            know the exporter.
+            as TFLite int8: :mod:`edgedet.export.qat`); the cache is then not used (its key does not know the
+            exporter).
 
     Returns:
         One :class:`ExportResult` per pair, in ``formats`` x ``precisions`` order.
@@ -207,7 +207,7 @@ def export(
     shapes = _trace_outputs(graph, example)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_sha = export_cache.model_digest(model) if use_cache and export_cache.enabled() else None
+    model_sha = export_cache.model_digest(model) if use_cache and not exporters and export_cache.enabled() else None
     src_sha = file_sha256(source_ckpt) if source_ckpt else None
     results, cache = [], {}
     table = {**FORMAT_EXPORTERS, **(exporters or {})}
