@@ -44,6 +44,7 @@ class Topic:
 _SHORT_SCHEDULE = ("--imgsz", "160", "--width", "0.25", "--images", "800", "--epochs", "6", "--batch", "8",
                    "--val-images", "300", "--threads", "1")
 _LIBRA_CKPT = "runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt"
+_AGS_CKPT = "runs/ags_learning/pafnet_lite_mbv3-166431-s1/weights/best.pt"
 _W05_CKPT = "runs/int8/train/pafnet_lite_w05_192_e14/weights/best.pt"
 _DISTILL_TEACHER = "runs/distill_bench/train-teacher/teacher_lite_w05/weights/last.pt"
 
@@ -73,6 +74,13 @@ TOPICS: dict[str, Topic] = {
         needs=(_W05_CKPT,),
         made_by="the `edgedet train` command of benchmarks/README.md (PAFNet-lite at width 0.5, 192 px) "
                 "with `--project runs/int8 --name pafnet_lite_w05_192_e14`"),
+    "quantization": Topic(
+        "PTQ vs QAT int8 (TFLite, ONNX QDQ) vs fp32 of a trained PAFNet-lite: AP, host latency, float ops left",
+        (("benchmarks/quantization/qat_vs_ptq.py", "--ckpt", _AGS_CKPT, "--qat-iters", "300", "--batch", "8",
+          "--work", "runs/bench_quantization"),),
+        needs=(_AGS_CKPT,),
+        made_by="the AGS-on seed-1 run of benchmarks/fidelity/README.md (`ags_learning`, PAFNet-lite width 0.5, "
+                "192 px, 10 epochs); a full-width checkpoint: --ckpt runs/gpu/pafnet_lite_w1/best.pt"),
     "fidelity": Topic(
         "each paper's claim (focal, ATSS, Dynamic ATSS, NoisyAnchor, Libra, AGS) vs ours, one schedule, two seeds",
         (("benchmarks/fidelity/paper_claims.py", "--fresh"),)),

@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_import_paddle_parser(sub)
 
+    from edgedet.export.quantize_cli import add_quantize_parser  # light; torch only when it runs
+
+    add_quantize_parser(sub)
+
     p = sub.add_parser("config", help="list zoo models or print a fully resolved config")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION")
     csub.add_parser("list", help="list the zoo model names")
@@ -367,6 +371,12 @@ def cmd_import_paddle(args: argparse.Namespace) -> int:
     return run_import_paddle(args)
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from edgedet.export.quantize_cli import run_quantize
+
+    return run_quantize(args)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from edgedet.data import check_dataset_report, convert, dataset_stats, generate_synth
     from edgedet.data.stats import format_stats_table
@@ -480,7 +490,7 @@ def _bench_dataset_tools():
 COMMANDS = {
     "bench": cmd_bench, "data": cmd_data, "train": cmd_train, "train-teacher": cmd_train, "distill": cmd_distill, "eval": cmd_eval,
     "export": cmd_export, "config": cmd_config, "quickstart": cmd_quickstart, "predict": cmd_predict, "demo": cmd_demo,
-    "import-paddle": cmd_import_paddle,
+    "import-paddle": cmd_import_paddle, "quantize": cmd_quantize,
 }
 
 

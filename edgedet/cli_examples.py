@@ -33,6 +33,8 @@ EXAMPLES: dict[str, tuple[str, str]] = {
              "edgedet eval runs/export/pafnet_lite_mbv3/onnx_int8 --data data/synth --out metrics.json"),
     "export": ("edgedet export runs/train/pafnet_lite_mbv3/weights/best.pt --format onnx            # seconds",
                "edgedet export best.pt --format onnx,tflite --precision fp32,int8 --calib data/synth  # TFLite: ~1 min a pair"),
+    "quantize": ("edgedet quantize runs/train/pafnet_lite_mbv3/weights/best.pt --qat --epochs 2   # QAT, then int8",
+                 "edgedet quantize best.pt --qat --max-iters 200 --set train.batch=8 --out runs/quantize/qat"),
     "import-paddle": ("edgedet import-paddle output_inference/picodet_s_320_coco_lcnet --out runs/import/picodet_s_320",
                       "edgedet import-paddle ppyoloe_crn_s_300e_coco && edgedet bench ppyoloe_crn_s_300e_coco/edgedet_onnx"),
     "config": ("edgedet config list", "edgedet config show pafnet_lite_mbv3 --set train.epochs=3"),

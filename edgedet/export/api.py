@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ def export(
     log_file: Path | None = None,
     use_cache: bool = True,
     on_pair_done: Callable[[ExportResult, float], None] | None = None,
+    exporters: Mapping[str, Callable[[ExportContext], ExportArtifact]] | None = None,
 ) -> list[ExportResult]:
     """Export ``model`` to every requested format x precision under ``out_dir/<fmt>_<precision>/``.
 
@@ -181,6 +182,9 @@ def export(
         use_cache: reuse a converted file of the same weights, pair, size, classes, calibration and edgedet code
             from :mod:`edgedet.export.cache` (``EDGEDET_EXPORT_CACHE=0`` turns it off everywhere).
         on_pair_done: called with each pair's result and its seconds as soon as the pair is written and checked.
+        exporters: replaces entries of :data:`FORMAT_EXPORTERS` for this call (QAT writes its own trained graph
+            as TFLite int8: :mod:`edgedet.export.qat`); the cache is then not used (its key does not know the
+            exporter).
 
     Returns:
         One :class:`ExportResult` per pair, in ``formats`` x ``precisions`` order.
@@ -203,9 +207,10 @@ def export(
     shapes = _trace_outputs(graph, example)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_sha = export_cache.model_digest(model) if use_cache and export_cache.enabled() else None
+    model_sha = export_cache.model_digest(model) if use_cache and not exporters and export_cache.enabled() else None
     src_sha = file_sha256(source_ckpt) if source_ckpt else None
     results, cache = [], {}
+    table = {**FORMAT_EXPORTERS, **(exporters or {})}
     with tempfile.TemporaryDirectory(prefix="edgedet_export_") as work:
         for fmt, prec in pairs:
             pair_dir = out_dir / f"{fmt.replace('-', '_')}_{prec}"
@@ -225,7 +230,7 @@ def export(
             with converter_output_to(log_file):
                 meta = export_cache.restore(key, pair_dir) if key else None
                 if meta is None:
-                    artifact = FORMAT_EXPORTERS[fmt](ctx)
+                    artifact = table[fmt](ctx)
                     write_metadata(pair_dir, artifact.metadata)
                     if key:
                         export_cache.store(key, pair_dir)

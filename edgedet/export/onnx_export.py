@@ -67,7 +67,10 @@ def export_onnx(ctx: ExportContext) -> ExportArtifact:
 
         if ctx.calib is None:
             raise ValueError("int8 ONNX export needs calibration data (ctx.calib is None)")
+        from edgedet.quant.float_ops import float_ops_onnx
+
         extra["int8"] = quantize_onnx_int8(fp32, dst, ctx.calib, method=ctx.calib_summary["method"])
+        extra["float_ops"] = float_ops_onnx(dst)  # what stayed float: the intended tail, and anything else
     else:
         raise ValueError(f"onnx does not support precision '{ctx.precision}' (fp32, fp16, int8)")
     meta = ctx.make_metadata(model_file, layout="NCHW", extra=extra)

@@ -259,4 +259,8 @@ def export_tflite(ctx: ExportContext) -> ExportArtifact:
     census = inspect_tflite(dst)
     extra["input_dtype"] = census.pop("input_dtype")
     extra["graph"] = census
+    if ctx.precision == "int8":
+        from edgedet.quant.float_ops import float_ops_tflite
+
+        extra["float_ops"] = float_ops_tflite(dst)  # what stayed float: the intended tail, and anything else
     return ExportArtifact(model_file, ctx.make_metadata(model_file, layout=LAYOUT, extra=extra))
