@@ -39,9 +39,15 @@ class DepthwiseDeconv2x(nn.ConvTranspose2d):
     convolution, so checkpoints load either way. Output pixel ``(2i + a, 2j + b)`` only sees the kernel taps
     ``w[3 - a - 2r, 3 - b - 2c]`` (r, c in {0, 1}) over input pixels ``(i - 1 + a + r, j - 1 + b + c)``: per phase
     ``(a, b)`` one depthwise 2x2 convolution over a shifted crop of the input padded by 1, then the four phases
-    interleaved by stack + reshape. Why: converters lower a grouped transposed convolution badly (litert-torch
-    emits one TRANSPOSE_CONV per channel, 84 for PAFNet-lite's neck; Paddle-Lite's x86 target has no kernel for
-    it), while a depthwise convolution is a native op in every runtime. Exact to float rounding (tested).
+    interleaved. Why: converters lower a grouped transposed convolution badly (litert-torch emits one
+    TRANSPOSE_CONV per channel, 84 for PAFNet-lite's neck; Paddle-Lite's x86 target has no kernel for it), while a
+    depthwise convolution is a native op in every runtime. Exact to float rounding (tested).
+
+    The interleave is written channels-last (each phase permuted to ``[N, H, W, C]``, concat on C + reshape
+    interleaves columns, concat on W + reshape interleaves rows, one permute back): in TFLite, whose tensors are
+    NHWC, the permutes cancel the converter's own layout transposes and the file has no TRANSPOSE at all (the
+    NCHW stack + reshape cost 6 TRANSPOSE and 4 RESHAPE per layer, about 1.5 ms of LiteRT's time for PAFNet-lite
+    at 320 px: ``benchmarks/latency_profile``).
     """
 
     PHASE_TAPS = ((3, 1), (2, 0))  # PHASE_TAPS[a][r] = 3 - a - 2r
@@ -63,9 +69,9 @@ class DepthwiseDeconv2x(nn.ConvTranspose2d):
         rows = []
         for a in (0, 1):
             phases = [nn.functional.conv2d(padded[:, :, a : a + h + 1, b : b + w + 1], self.phase_weight(a, b),
-                                           self.bias, groups=c) for b in (0, 1)]  # 2 x [N, C, H, W]
-            rows.append(torch.stack(phases, -1).reshape(n, c, h, 2 * w))
-        return torch.stack(rows, 3).reshape(n, c, 2 * h, 2 * w)
+                                           self.bias, groups=c).permute(0, 2, 3, 1) for b in (0, 1)]  # 2 x [N, H, W, C]
+            rows.append(torch.cat(phases, -1).reshape(n, h, 2 * w, c))  # columns 2j + b
+        return torch.cat(rows, 2).reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)  # rows 2i + a; back to NCHW
 
 
 class LiteConv(nn.Sequential):
