@@ -117,9 +117,10 @@ class FeatureKDTerm(_Term):
 
     def forward(self, outputs: tuple[Tensor, ...], targets: Targets, context: TTFContext) -> dict[str, Tensor]:
         total = outputs[0].new_zeros((), dtype=torch.float32)
-        for s, t in self.pairs.items():
-            student = self.adapters[str(s)](self.taps.maps[s].float())
-            total = total + pkd_loss(student, self.batch.features[t].float())
+        with torch.autocast(outputs[0].device.type, enabled=False):  # fp32 adapters and loss, also under AMP (on
+            for s, t in self.pairs.items():  # CUDA the adapter conv failed: "Input type Half and bias type float")
+                student = self.adapters[str(s)](self.taps.maps[s].float())
+                total = total + pkd_loss(student, self.batch.features[t].float())
         return {"loss_kd_feat": self.current_weight() * total}
 
 

@@ -125,8 +125,9 @@ def plan_epochs(done: int, epochs: int, elapsed_s: float, epoch_s: float, eval_s
     """``train.time_limit``: the number of epochs that fits ``limit_s`` seconds of wall time.
 
     Args:
-        done: epochs finished so far (their validation not yet run). epochs: the current plan.
-        elapsed_s: wall time since training started. epoch_s: mean training time of one epoch.
+        done: epochs finished so far (their validation not yet run). epochs: the number asked for.
+        elapsed_s: wall time since training started. epoch_s: the time of the latest epoch (the first one also
+            pays for start-up: loader workers, cuDNN's algorithm search), so a later plan may be longer.
         eval_s: the longest validation so far (0 before the first), kept back for the final one.
 
     Returns:
@@ -265,20 +266,19 @@ class Trainer:
         if self.start_epoch >= cfg.epochs:
             log.info("%s: all %d epochs are done already; nothing to train", self.run_dir, cfg.epochs)
             return metrics
-        fit_start, train_s, eval_s, n_trained = time.time(), 0.0, 0.0, 0
+        fit_start, eval_s, asked = time.time(), 0.0, cfg.epochs
         epoch = self.start_epoch
         while epoch < end:  # `end` moves when train.time_limit re-plans the epochs
             seed_everything(cfg.seed * 1000 + epoch)
             t0 = time.time()
             losses = self._train_epoch(epoch, total)
             if cfg.time_limit > 0:
-                train_s, n_trained = train_s + time.time() - t0, n_trained + 1
-                planned = plan_epochs(epoch + 1, cfg.epochs, time.time() - fit_start, train_s / n_trained, eval_s,
-                                      60 * cfg.time_limit)
+                epoch_s = time.time() - t0
+                planned = plan_epochs(epoch + 1, asked, time.time() - fit_start, epoch_s, eval_s, 60 * cfg.time_limit)
                 planned = round(dist.all_reduce_mean(float(planned), self.device))  # one plan on every rank
                 if planned != cfg.epochs:
                     log.info("train.time_limit %.1f min: %d epochs instead of %d (%.1f s per epoch)", cfg.time_limit,
-                             planned, cfg.epochs, train_s / n_trained)
+                             planned, cfg.epochs, epoch_s)
                     cfg.epochs, end = planned, planned if stop_at is None else min(stop_at, planned)
                     total = iters_per_epoch * cfg.epochs
             last = epoch + 1 == cfg.epochs

@@ -15,9 +15,8 @@ from edgedet.structures.targets import Targets
 __all__ = ["PAFNet", "TTFDecoder", "heatmap_peaks"]
 
 
-def heatmap_peaks(heat: Tensor, *, channels_last: bool = False) -> Tensor:
-    """Keep each 3x3 local maximum of ``heat`` [B, C, H, W] (or [B, H, W, C] when ``channels_last``; values
-    >= 0) once; zero everything else.
+def heatmap_peaks(heat: Tensor) -> Tensor:
+    """Keep each 3x3 local maximum of ``heat`` [B, C, H, W] (values >= 0) once; zero everything else.
 
     A cell is a peak when it is >= its 8 neighbours and strictly > the four that come before it in raster order
     (up-left, up, up-right, left). Two or more equal neighbouring maxima (plateaus, e.g. from an int8 heatmap)
@@ -25,16 +24,10 @@ def heatmap_peaks(heat: Tensor, *, channels_last: bool = False) -> Tensor:
     same result as a 3x3 max-pool test, ~25x faster than torch's stride-1 max-pool on CPU, and no MaxPool
     attributes for converters to mistranslate.
     """
-    if channels_last:
-        h, w = heat.shape[1:3]
-        padded = F.pad(heat, (0, 0, 1, 1, 1, 1), value=-1.0)
-    else:
-        h, w = heat.shape[-2:]
-        padded = F.pad(heat, (1, 1, 1, 1), value=-1.0)
+    h, w = heat.shape[-2:]
+    padded = F.pad(heat, (1, 1, 1, 1), value=-1.0)
 
     def shifted(dy: int, dx: int) -> Tensor:
-        if channels_last:
-            return padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w, :]
         return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
     before = torch.maximum(torch.maximum(shifted(-1, -1), shifted(-1, 0)), torch.maximum(shifted(-1, 1), shifted(0, -1)))
@@ -47,11 +40,6 @@ class TTFDecoder(nn.Module):
     """Raw head outputs -> top-k boxes with static shapes (exportable to ONNX / TFLite / Paddle).
 
     Index maths runs in float (``floor((i + 0.5) / W)``) because some converters mishandle integer division.
-    The peak test and top-k run channels-last (``[B, H, W, C]``, flattened as ``(y * W + x) * C + class``):
-    TFLite's tensors are NHWC, so the file then needs no TRANSPOSE of the ``C*H*W`` heatmap (it cost about 1 ms
-    of LiteRT's time for PAFNet-lite at 320 px, ``benchmarks/latency_profile``), and ONNX Runtime writes the
-    permute straight from the heatmap conv's blocked layout. The flattening order only decides which of several
-    exactly equal scores top-k lists first.
 
     Args:
         stride: head output stride (4).
@@ -66,16 +54,15 @@ class TTFDecoder(nn.Module):
         """``hm_logits`` [B, C, H, W], ``ltrb`` [B, 4, H, W] -> boxes [B, K, 4] xyxy input px, scores [B, K],
         labels [B, K] float32 (K = min(topk, C*H*W)). Boxes are clipped to the input, (W*stride, H*stride)."""
         b, c, h, w = hm_logits.shape
-        heat = hm_logits.sigmoid().permute(0, 2, 3, 1)  # [B, H, W, C]
-        peaks = heatmap_peaks(heat, channels_last=True).reshape(b, h * w * c)
+        peaks = heatmap_peaks(hm_logits.sigmoid()).reshape(b, c * h * w)
         scores, idx = torch.topk(peaks, min(self.topk, c * h * w), dim=1)
         idx_f = idx.to(torch.float32)
-        spatial = torch.floor((idx_f + 0.5) / float(c))
-        labels = idx_f - spatial * float(c)
+        labels = torch.floor((idx_f + 0.5) / float(h * w))
+        spatial = idx_f - labels * float(h * w)
         ys = torch.floor((spatial + 0.5) / float(w))
         xs = spatial - ys * float(w)
-        gather_idx = spatial.to(torch.int64)[:, :, None].expand(-1, -1, 4)  # [B, K, 4]
-        dist = torch.gather(ltrb.permute(0, 2, 3, 1).reshape(b, h * w, 4), 1, gather_idx)  # [B, K, 4]
+        gather_idx = spatial.to(torch.int64)[:, None, :].expand(-1, 4, -1)  # [B, 4, K]
+        dist = torch.gather(ltrb.reshape(b, 4, h * w), 2, gather_idx).permute(0, 2, 1)  # [B, K, 4]
         centres = torch.stack(((xs + 0.5) * self.stride, (ys + 0.5) * self.stride), -1)  # [B, K, 2]
         boxes = points_ltrb_to_xyxy(centres, dist)
         size = torch.stack((xs.new_full((), w), xs.new_full((), h)))  # [2]: grid width, height

@@ -240,6 +240,8 @@ def test_plan_epochs_fits_the_time_left():
     assert plan_epochs(1, 3, 12.0, 10.0, 5.0, 100.0) == 3  # a limit only shortens: never more epochs than asked
     assert plan_epochs(4, 50, 99.0, 10.0, 5.0, 100.0) == 4  # spent: the epoch just trained is the last
     assert plan_epochs(2, 50, 130.0, 10.0, 0.0, 100.0) == 2  # overrun never plans backwards past what is done
+    # a slow first epoch (start-up) planned 3 of 6; the second ran at 10 s: the plan grows back to what was asked
+    assert plan_epochs(2, 6, 70.0, 10.0, 5.0, 180.0) == 6
 
 
 def test_time_limit_ends_the_run_with_a_validated_epoch(tiny_synth, tmp_path):
