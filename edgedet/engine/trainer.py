@@ -353,8 +353,10 @@ class Trainer:
             outputs = model(images)
             loss_dict = model.loss(outputs, targets)
         total = sum(loss_dict.values())
-        finite = torch.isfinite(total).float()
-        finite = dist.all_reduce_mean(float(finite.item()), self.device)
+        # one device sync per step: the loss values and the finiteness test come back together
+        stats = torch.stack([v.detach().float() for v in loss_dict.values()] + [torch.isfinite(total).float()]).tolist()
+        values = dict(zip(loss_dict, stats[:-1]))
+        finite = dist.all_reduce_mean(stats[-1], self.device)
         self.optimizer.zero_grad(set_to_none=True)
         if finite < 1.0:
             return None
@@ -368,7 +370,7 @@ class Trainer:
         dist.broadcast_buffers(model)
         if self.ema is not None:
             self.ema.update(model)
-        return {k: float(v.detach()) for k, v in loss_dict.items()}
+        return values
 
     # ----------------------------------------------------------------------------------------- evaluation
     def eval_model(self) -> torch.nn.Module:
