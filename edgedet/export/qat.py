@@ -4,7 +4,8 @@ The steps (DISTILL.md "Quantization"):
 
 1. ``torch.export`` of :class:`QATGraph` in train mode with a dynamic batch: NHWC ``images`` -> the export graph's
    ``boxes`` / ``scores`` / ``labels`` plus the raw ``hm`` / ``ltrb`` the loss needs. BNs after transposed convs are
-   folded first (:func:`~edgedet.export.tflite.fold_deconv_bn`), exactly as the PTQ TFLite export does.
+   folded first (:func:`~edgedet.export.tflite.fold_deconv_bn`) and the phase-form deconvs split into four convs
+   with their own biases (:func:`~edgedet.export.tflite.split_deconv_phases`), exactly as the PTQ TFLite export does.
 2. ``prepare_qat_pt2e`` with the PTQ export's quantizer (litert-torch ``PT2EQuantizer``, per-channel symmetric
    int8 weights, per-tensor affine int8 activations, the same float tail), but its QAT variant: fake-quant
    modules (``FusedMovingAvgObsFakeQuantize``) instead of observers, and conv-BN pairs trained through simulated
@@ -33,7 +34,15 @@ import torch
 from torch import nn
 
 from edgedet.export.context import ExportArtifact, ExportContext
-from edgedet.export.tflite import INPUT_NAME, LAYOUT, _require_litert, _tail_float_quantizer_cls, fold_deconv_bn, inspect_tflite
+from edgedet.export.tflite import (
+    INPUT_NAME,
+    LAYOUT,
+    _require_litert,
+    _tail_float_quantizer_cls,
+    fold_deconv_bn,
+    inspect_tflite,
+    split_deconv_phases,
+)
 from edgedet.models.pafnet import PAFNet
 
 RAW_OUTPUTS = ("hm", "ltrb")
@@ -104,7 +113,7 @@ class QATModel:
 
     prepared: torch.fx.GraphModule  # takes images=NHWC float32, returns QATGraph's dict
     quantizer: Any
-    float_model: PAFNet  # the model the graph was traced from (deconv BNs folded); fine-tuned weights land here
+    float_model: PAFNet  # the traced model (deconv BNs folded, deconvs split); fine-tuned weights land here
     output_names: list[str]
 
 
@@ -113,7 +122,7 @@ def prepare_qat(model: PAFNet, imgsz: int, output_names: list[str]) -> QATModel:
     _require_litert()
     from torchao.quantization.pt2e import quantize_pt2e
 
-    float_model = fold_deconv_bn(copy.deepcopy(model).cpu().eval()).train()
+    float_model = split_deconv_phases(fold_deconv_bn(copy.deepcopy(model).cpu().eval())).train()
     example = {INPUT_NAME: torch.zeros(2, imgsz, imgsz, 3)}
     batch = torch.export.Dim("batch", min=1, max=4096)
     exported = torch.export.export(QATGraph(float_model, output_names).train(), (), example,

@@ -39,7 +39,9 @@ class QuantizeResult:
     exports: list[ExportResult]
     training: list[dict[str, Any]] = field(default_factory=list)  # one row per QAT epoch
     settings: dict[str, Any] = field(default_factory=dict)
-    fine_tuned: Any = None  # QAT: the float PAFNet with the fine-tuned weights (deconv BNs folded), eval mode
+    # QAT: the float PAFNet with the fine-tuned weights, eval mode; deconv BNs folded, deconvs in the traced
+    # DepthwiseDeconv2xPhases form (QAT trains the four phase biases apart, so there is no way back to one bias)
+    fine_tuned: Any = None
 
 
 def load_pafnet_lite(ckpt: str | Path):

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from edgedet.export.context import ExportArtifact, ExportContext
-from edgedet.models.layers import DepthwiseDeconv2x
+from edgedet.models.layers import DepthwiseDeconv2x, DepthwiseDeconv2xPhases
 
 LAYOUT = "NHWC"
 INPUT_NAME = "images"
@@ -118,6 +118,18 @@ def fold_deconv_bn(module: nn.Module) -> nn.Module:
     return module
 
 
+def split_deconv_phases(module: nn.Module) -> nn.Module:
+    """Replace every :class:`~edgedet.models.layers.DepthwiseDeconv2x` in ``module`` (in place) by its exact
+    :class:`~edgedet.models.layers.DepthwiseDeconv2xPhases`, whose four phase convolutions PT2E quantizes (with
+    the shared bias of the training form, litert-torch's quantizer left 3 of the 4 float)."""
+    for name, child in module.named_children():
+        if isinstance(child, DepthwiseDeconv2x):
+            setattr(module, name, DepthwiseDeconv2xPhases.from_deconv(child))
+        else:
+            split_deconv_phases(child)
+    return module
+
+
 def float_tail(gm: torch.fx.GraphModule) -> set[torch.fx.Node]:
     """Nodes with no convolution downstream (the last convs themselves included): they stay float."""
     has_conv_below: dict[torch.fx.Node, bool] = {}
@@ -179,7 +191,8 @@ def convert_int8(
 
     if calib_nchw is None or len(calib_nchw) == 0:
         raise ValueError("int8 TFLite export needs calibration images")
-    wrapped = NHWCExportGraph(fold_deconv_bn(copy.deepcopy(graph).eval()), output_names).eval()
+    float_graph = split_deconv_phases(fold_deconv_bn(copy.deepcopy(graph).eval()))
+    wrapped = NHWCExportGraph(float_graph, output_names).eval()
     example = {INPUT_NAME: _nhwc(calib_nchw[:1])}
     exported = torch.export.export(wrapped, (), example).module()
     quantizer = int8_quantizer(method)

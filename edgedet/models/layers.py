@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["ConvNormAct", "DepthwiseDeconv2x", "LiteConv", "ModulatedDeformConv2d", "conv3x3", "scaled_channels"]
+__all__ = ["ConvNormAct", "DepthwiseDeconv2x", "LiteConv", "ModulatedDeformConv2d", "DepthwiseDeconv2xPhases", "conv3x3",
+           "interleave_phases2x", "scaled_channels"]
 
 
 def scaled_channels(channels: int, width: float, minimum: int = 8) -> int:
@@ -64,14 +67,65 @@ class DepthwiseDeconv2x(nn.ConvTranspose2d):
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         if output_size is not None:
             raise ValueError("DepthwiseDeconv2x always doubles the input size; output_size is not supported")
-        n, c, h, w = x.shape
-        padded = nn.functional.pad(x, (1, 1, 1, 1))
-        rows = []
-        for a in (0, 1):
-            phases = [nn.functional.conv2d(padded[:, :, a : a + h + 1, b : b + w + 1], self.phase_weight(a, b),
-                                           self.bias, groups=c).permute(0, 2, 3, 1) for b in (0, 1)]  # 2 x [N, H, W, C]
-            rows.append(torch.cat(phases, -1).reshape(n, h, 2 * w, c))  # columns 2j + b
-        return torch.cat(rows, 2).reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)  # rows 2i + a; back to NCHW
+        groups = x.shape[1]
+        return interleave_phases2x(
+            x, lambda crop, a, b: nn.functional.conv2d(crop, self.phase_weight(a, b), self.bias, groups=groups))
+
+
+class DepthwiseDeconv2xPhases(nn.Module):
+    """:class:`DepthwiseDeconv2x` as four depthwise 2x2 ``nn.Conv2d``, each with its own kernel and bias: the same
+    function, in the form PT2E quantizes.
+
+    Why: litert-torch's PT2E quantizer leaves float every convolution whose bias node another convolution already
+    uses (an int8 bias is quantized with its own convolution's input and weight scales), and the four phase
+    convolutions of :class:`DepthwiseDeconv2x` share its ``bias``: 3 of the 4 stayed float. Here each phase holds a
+    copy. The phase kernels are parameters too, so the file stores them as they are, not as slices of the 4x4 kernel.
+    Training checkpoints keep the :class:`DepthwiseDeconv2x` form; the PT2E exporters swap this one in
+    (:func:`edgedet.export.tflite.split_deconv_phases`).
+
+    Attributes:
+        phases: ``phases[2 * a + b]`` is output phase ``(a, b)``: ``Conv2d(C, C, 2, groups=C)``, weight ``[C, 1, 2, 2]``.
+    """
+
+    def __init__(self, channels: int, bias: bool = True) -> None:
+        super().__init__()
+        self.phases = nn.ModuleList([nn.Conv2d(channels, channels, 2, groups=channels, bias=bias) for _ in range(4)])
+
+    @classmethod
+    def from_deconv(cls, deconv: DepthwiseDeconv2x) -> DepthwiseDeconv2xPhases:
+        """The phase form of ``deconv`` (exact: the 16 taps of its 4x4 kernel split into the four 2x2 kernels)."""
+        out = cls(deconv.out_channels, bias=deconv.bias is not None).to(deconv.weight)  # its dtype and device
+        with torch.no_grad():
+            for a, b in itertools.product((0, 1), (0, 1)):
+                conv = out.phases[2 * a + b]
+                conv.weight.copy_(deconv.phase_weight(a, b))
+                if deconv.bias is not None:
+                    conv.bias.copy_(deconv.bias)
+        return out.train(deconv.training)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return interleave_phases2x(x, lambda crop, a, b: self.phases[2 * a + b](crop))
+
+
+def interleave_phases2x(x: Tensor, phase_conv: Callable[[Tensor, int, int], Tensor]) -> Tensor:
+    """The x2 depthwise deconvolution from its phases (:class:`DepthwiseDeconv2x` docstring).
+
+    Args:
+        x: ``[N, C, H, W]``.
+        phase_conv: ``(crop [N, C, H + 1, W + 1], a, b) -> [N, C, H, W]``, the 2x2 convolution of output phase
+            ``(a, b)`` over its crop of the input padded by 1.
+
+    Returns:
+        ``[N, C, 2H, 2W]``, output pixel ``(2i + a, 2j + b)`` from phase ``(a, b)``.
+    """
+    n, c, h, w = x.shape
+    padded = nn.functional.pad(x, (1, 1, 1, 1))
+    rows = []
+    for a in (0, 1):
+        phases = [phase_conv(padded[:, :, a : a + h + 1, b : b + w + 1], a, b).permute(0, 2, 3, 1)
+                  for b in (0, 1)]  # 2 x [N, H, W, C]
+        rows.append(torch.cat(phases, -1).reshape(n, h, 2 * w, c))  # columns 2j + b
+    return torch.cat(rows, 2).reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)  # rows 2i + a; back to NCHW
 
 
 class LiteConv(nn.Sequential):

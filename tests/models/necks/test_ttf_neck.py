@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from edgedet.models.layers import DepthwiseDeconv2x, LiteConv
+from edgedet.models.layers import DepthwiseDeconv2x, DepthwiseDeconv2xPhases, LiteConv
 from edgedet.models.necks.ttf import LiteUpsample, ttf_lite_neck, ttf_neck
 
 torch.set_num_threads(1)
@@ -65,3 +65,21 @@ def test_depthwise_deconv_loads_conv_transpose_weights():
     new.load_state_dict(old.state_dict())
     x = torch.randn(1, 8, 6, 6)
     torch.testing.assert_close(new(x), old(x), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_depthwise_deconv_split_phases_equal_the_deconv(bias):
+    """Four Conv2d with their own 2x2 kernels (the 16 taps, none shared) and bias copies: the same function."""
+    torch.manual_seed(0)
+    m = DepthwiseDeconv2x(6, bias=bias).double()
+    if bias:
+        m.bias.data.normal_()
+    split = DepthwiseDeconv2xPhases.from_deconv(m)
+    kernels = torch.cat([c.weight.flatten(1) for c in split.phases], 1)  # [C, 16]
+    assert sorted(kernels[0].tolist()) == sorted(m.weight[0].flatten().tolist())
+    if bias:  # four tensors of their own: PT2E quantizes a bias with its one convolution's scales
+        assert len({c.bias.data_ptr() for c in split.phases} | {m.bias.data_ptr()}) == 5
+    else:
+        assert all(c.bias is None for c in split.phases)
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    torch.testing.assert_close(split(x), m(x), atol=1e-12, rtol=1e-12)
