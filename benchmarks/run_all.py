@@ -104,7 +104,8 @@ TOPICS: dict[str, Topic] = {
           "runs/device/report_host", "--quiet")),
         note="delete benchmarks/device/host.jsonl first (bench appends); copy runs/device/report_host/*.png to "
              "benchmarks/device/host_*.png; the ARM64 run needs root: `benchmarks/device/arm64_board.sh up`, "
-             "then the ssh command of benchmarks/device/README.md"),
+             "then the ssh command of benchmarks/device/README.md; the op coverage (op_coverage.py, section 3 there) "
+             "reads exports of the KD pilot's checkpoint and the board: its command is in that README"),
     "quickstart": Topic(
         "`edgedet quickstart`, tiny schedule: train, export every format, evaluate, report",
         (("-m", "edgedet.cli", "quickstart"),),
