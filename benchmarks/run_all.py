@@ -46,7 +46,6 @@ _SHORT_SCHEDULE = ("--imgsz", "160", "--width", "0.25", "--images", "800", "--ep
 _LIBRA_CKPT = "runs/bench_train/libra_faster_rcnn_r18_fpn/Libra/weights/best.pt"
 _AGS_CKPT = "runs/ags_learning/pafnet_lite_mbv3-166431-s1/weights/best.pt"
 _W05_CKPT = "runs/int8/train/pafnet_lite_w05_192_e14/weights/best.pt"
-_DISTILL_TEACHER = "runs/distill_bench/train-teacher/teacher_lite_w05/weights/last.pt"
 
 _DEVICE_EXPORTS = tuple(f"runs/device/exports/{f}_{p}" for f in ("onnx", "tflite") for p in ("fp32", "int8"))
 
@@ -88,11 +87,21 @@ TOPICS: dict[str, Topic] = {
         "broken datasets through `data check` and the loader, broken runtime inputs: handled, crashed, hung, escaped",
         (("benchmarks/robustness/reader_mutations.py",), ("benchmarks/robustness/runtime_mutations.py",))),
     "distill": Topic(
-        "PAFNet-lite alone vs distilled from a stronger PAFNet-lite teacher, one short CPU schedule",
-        (("benchmarks/distill/distill_proof.py", "--teacher", _DISTILL_TEACHER, "--width", "0.25", "--imgsz", "192",
-          "--max-iters", "120", "--set", "distill.warmup_iters=30", "--json", "benchmarks/distill/distill_proof.json"),),
-        needs=(_DISTILL_TEACHER,),
-        made_by="the `edgedet train-teacher` command of benchmarks/distill/README.md (PAFNet-lite width 0.5, 192 px)"),
+        "PAFNet-lite alone vs distilled from a stronger PAFNet-lite teacher, one CPU schedule, two seeds, ablations",
+        (("benchmarks/distill/distill_table.py", "--teacher-run", "pafnet=" + str(Path(_AGS_CKPT).parent.parent),
+          "--width", "0.25", "--imgsz", "192", "--batch", "16", "--epochs", "2", "--seeds", "0", "1", "--ablate",
+          "--parallel", "2", "--workers", "0", "--threads", "1", "--device", "cpu", "--project", "runs/distill_cpu",
+          "--json", "benchmarks/distill/distill_table_cpu.json"),),
+        needs=(_AGS_CKPT,),
+        made_by="the AGS-on seed-1 run of benchmarks/fidelity/README.md (`ags_learning`, PAFNet-lite width 0.5, "
+                "192 px, 10 epochs: the teacher)",
+        note="the GPU rows: `bash benchmarks/distill/gpu_run.sh` on a machine with a GPU (benchmarks/distill/README.md); "
+             "the older single-run proofs: distill_proof.py, commands in that README"),
+    "latency_profile": Topic(
+        "where full-width PAFNet-lite's time goes vs YOLO11n at 320 px, 1 thread (ORT per-op, LiteRT sections)",
+        (("benchmarks/latency_profile/latency_profile.py", "--runs", "60"),),
+        needs=("/tmp/yolo11n/yolo11n.onnx", "/tmp/yolo11n/yolo11n.tflite"),
+        made_by="the offline ultralytics export in benchmarks/export_table/export_table.py's docstring"),
     "device": Topic(
         "`edgedet bench` of PAFNet-lite w0.25 exports on this host (latency, RSS, AP from the target's detections)",
         (("-m", "edgedet.cli", "train", "--width", "0.25", "--imgsz", "96", "--epochs", "6", "--batch", "16",

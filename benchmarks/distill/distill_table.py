@@ -1,6 +1,7 @@
 """The distillation table: teachers of two families, the student alone, distilled, and each KD term left out.
 
-Run from the repository root with the package importable (``PYTHONPATH=.``). Two phases:
+Run from the repository root with the package importable (``PYTHONPATH=.``, as ``benchmarks/run_all.py`` does).
+Two phases:
 
 1. **Teachers** (skipped for those given as ``--teacher-run FAMILY=DIR``): ``edgedet train-teacher`` for each
    ``--teacher FAMILY=MODEL``, all at once, each within ``--teacher-minutes`` (``train.time_limit``: the
@@ -36,11 +37,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from edgedet.bench.machine import machine_info
+from edgedet.distill.teacher import auto_terms
 
-from edgedet.bench.machine import machine_info  # noqa: E402
-from edgedet.distill.teacher import auto_terms  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 RECIPE = [  # one recipe for teachers and students (lr quoted for 16 images, scaled with --batch)
     "train.lr=0.04", "train.lr_batch=16", "train.schedule=cosine", "train.warmup_iters=100", "train.ema=true",
@@ -176,6 +176,9 @@ def main() -> int:
     p.add_argument("--project", default="runs/distill_table")
     p.add_argument("--collect", default="", help="copy slim checkpoints of the first seed's rows here")
     p.add_argument("--json", default="benchmarks/distill/distill_table.json")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the finished rows of --json (same command apart from --seeds/--ablate/--parallel) "
+                        "and run only the missing ones")
     args = p.parse_args()
     project = Path(args.project).resolve()
     machine = machine_info()
@@ -186,6 +189,13 @@ def main() -> int:
         machine["torch"] = torch.__version__
     out: dict = {"command": "python benchmarks/distill/distill_table.py " + " ".join(sys.argv[1:]),
                  "machine": machine, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "teachers": {}, "rows": {}}
+
+    done: dict[str, dict] = {}
+    if args.resume and Path(args.json).is_file():
+        prev = json.loads(Path(args.json).read_text())
+        done = {k: r for k, r in prev["rows"].items() if r.get("rc") == 0}
+        out["teachers"] = prev["teachers"]
+        out["resumed_from"] = {"command": prev["command"], "started": prev["started"], "rows": sorted(done)}
 
     def save() -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +244,9 @@ def main() -> int:
 
     def train_student(row: dict) -> None:
         name, seed = row["name"], row["seed"]
+        if name in done:
+            out["rows"][name] = done[name]
+            return
         if row["family"] is None:
             argv = ["train", *student, "--set", f"train.seed={seed}", "--name", name]
             run_dir = project / "train" / name
