@@ -48,7 +48,7 @@ class DepthwiseDeconv2x(nn.ConvTranspose2d):
 
     The interleave is written channels-last (each phase permuted to ``[N, H, W, C]``, concat on C + reshape
     interleaves columns, concat on W + reshape interleaves rows, one permute back): in TFLite, whose tensors are
-    NHWC, the permutes cancel the converter's own layout transposes and the file has no TRANSPOSE at all (the
+    NHWC, the permutes cancel the converter's own layout transposes and the deconvolutions leave no TRANSPOSE (the
     NCHW stack + reshape cost 6 TRANSPOSE and 4 RESHAPE per layer, about 1.5 ms of LiteRT's time for PAFNet-lite
     at 320 px: ``benchmarks/latency_profile``).
     """
