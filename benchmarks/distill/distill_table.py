@@ -196,6 +196,7 @@ def main() -> int:
         done = {k: r for k, r in prev["rows"].items() if r.get("rc") == 0}
         out["teachers"] = prev["teachers"]
         out["resumed_from"] = {"command": prev["command"], "started": prev["started"], "rows": sorted(done)}
+        out["rows"] = dict(done)  # rows this command does not plan (e.g. an earlier --ablate) are kept too
 
     def save() -> None:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
