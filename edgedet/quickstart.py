@@ -5,9 +5,10 @@ calibrated on training images) -> evaluate every export through ``edgedet.runtim
 ``edgedet bench``'s runner on this host (``bench.jsonl``, ``bench/``) -> ``report.md``. The ``tiny`` schedule
 finishes in minutes on a 2-core CPU; ``full`` is for a GPU.
 
-Teacher training + distillation join this pipeline once a distilled student is shown to gain (they run today
-as ``edgedet train-teacher`` / ``edgedet distill``); timing on a phone or a board needs the
-device, so the report names the ``edgedet bench --target`` command for it.
+Teacher training + distillation are not in this pipeline yet: the tiny schedule already uses ~19 of its 20 minutes
+on one training, and the gain shown so far is small (``benchmarks/distill/README.md``); they run as
+``edgedet train-teacher`` / ``edgedet distill``. Timing on a phone or a board needs the device, so the report names
+the ``edgedet bench --target`` command for it.
 """
 
 from __future__ import annotations
