@@ -157,9 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="zoo model name or YAML path")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="overrides, as for train")
 
-    p = sub.add_parser("quickstart", help="the main job end to end on the built-in dataset")
+    p = sub.add_parser("quickstart", help="the main job end to end on the built-in dataset",
+                       description="synth data -> teacher -> PAFNet-lite alone and distilled from the teacher (side "
+                       "by side) -> int8 calibration and export of the distilled student to every format -> evaluate "
+                       "every export -> host benchmark -> runs/quickstart/<name>/report.md (distillation table first)")
     p.add_argument("--schedule", choices=["tiny", "full"], default="tiny",
-                   help="tiny: minutes on a 2-core CPU (default); full: the real schedule, for a GPU")
+                   help="tiny: under 20 min on a 2-core CPU (default); full: PAFNet R50vd teaching a full-width "
+                        "PAFNet-lite on the recipes' schedules, for a GPU")
     p.add_argument("--device", default="", help="cpu or cuda (default: cuda when present)")
     p.add_argument("--project", default="runs", help="root of run directories")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

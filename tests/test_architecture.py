@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "distill": {"deploy", "config", "structures", "losses", "assigners", "models", "data", "engine"},
     "export": {"deploy", "bench", "config", "structures", "models", "data", "quant", "runtime", "engine"},
     "demo": {"deploy", "runtime", "bench"},  # torch only inside CheckpointPredictor, on a model cli loaded
-    "quickstart": {"deploy", "config", "data", "engine", "export", "models", "runtime", "bench"},
+    "quickstart": {"deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench"},
     "cli_examples": set(),
     "cli": {"cli_examples", "deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench",
             "quickstart", "demo"},
