@@ -65,7 +65,9 @@ SCHEDULES = {
         # with 50 rounds; a paddle worker's start alone is 3 s
         bench=(10, 100),
     ),
-    "full": Schedule(overrides=(), teacher_model="pafnet_r50vd", exports=EXPORTS, val_images=0),
+    # the recipes' own schedules; the teacher at the student's 320 px (it sees the student's batch), not its 512
+    "full": Schedule(overrides=(), teacher_model="pafnet_r50vd", teacher=("model.imgsz=320",), exports=EXPORTS,
+                     val_images=0),
 }
 
 
@@ -146,6 +148,24 @@ def _export_and_eval(ckpt: Path, out: Path, val_index, calib_files, exports, cal
     return rows
 
 
+def schedule_configs(plan: Schedule, data: Path | str, device: str, teacher: Path | str) -> list[tuple[list[str], Any]]:
+    """``[(overrides, config)]`` of the teacher, the student alone and the distilled student (from ``teacher``).
+
+    Raises:
+        ValueError: the teacher's input size differs from the students' (the teacher sees the students' batch).
+    """
+    from edgedet.config import resolve
+
+    common = [*plan.overrides, f"data.path={data}"] + ([f"train.device={device}"] if device else [])
+    teacher_over, student = [*common, *plan.teacher], [*common, *plan.student]
+    kd_over = [*student, f"distill.teacher={teacher}", f"distill.kd={plan.kd}"]
+    out = [(teacher_over, resolve(plan.teacher_model, teacher_over)), (student, resolve("pafnet_lite_mbv3", student)),
+           (kd_over, resolve("pafnet_lite_mbv3", kd_over))]
+    if out[0][1].model.imgsz != out[1][1].model.imgsz:
+        raise ValueError(f"schedule: teacher at {out[0][1].model.imgsz} px, students at {out[1][1].model.imgsz} px")
+    return out
+
+
 def _train_three(plan: Schedule, data: Path, device: str, qs_dir: Path, progress: bool,
                  timings: dict[str, float]) -> dict[str, dict[str, Any]]:
     """Teacher, then the student alone (second process) beside the distilled student (this process).
@@ -153,10 +173,8 @@ def _train_three(plan: Schedule, data: Path, device: str, qs_dir: Path, progress
     Returns ``{"teacher"|"alone"|"distilled": {"model", "run", "metrics", "seconds", "command"}}``; each command is the
     ``edgedet`` line that trains the same run by hand.
     """
-    from edgedet.config import resolve
-
-    common = [*plan.overrides, f"data.path={data}"] + ([f"train.device={device}"] if device else [])
-    student = [*common, *plan.student]
+    teacher_dir = qs_dir / "teacher"
+    (teacher_over, cfg), (student, alone_cfg), (kd_over, kd_cfg) = schedule_configs(plan, data, device, teacher_dir)
     runs: dict[str, dict[str, Any]] = {}
 
     def record(key: str, model: str, over: list[str], run_dir: Path, metrics: dict, seconds: float, cmd: str) -> None:
@@ -165,19 +183,13 @@ def _train_three(plan: Schedule, data: Path, device: str, qs_dir: Path, progress
                      "seconds": seconds, "command": f"edgedet {cmd} --model {model} {sets}".strip()}
 
     t0 = time.time()
-    teacher_over = [*common, *plan.teacher]
-    cfg = resolve(plan.teacher_model, teacher_over)
-    teacher_dir = qs_dir / "teacher"
     metrics = _train(cfg, teacher_dir, progress, distill=False)
     timings["teacher"] = time.time() - t0
     record("teacher", plan.teacher_model, teacher_over, teacher_dir, metrics, timings["teacher"], "train-teacher")
     print(f"[2/6] teacher {_describe(cfg)}: val AP {metrics['AP']:.4f} ({timings['teacher']:.0f} s) -> {teacher_dir}")
 
     t0 = time.time()
-    alone_cfg = resolve("pafnet_lite_mbv3", student)
     alone_dir, alone_log = qs_dir / "student_alone", qs_dir / "student_alone.log"
-    kd_over = [*student, f"distill.teacher={teacher_dir}", f"distill.kd={plan.kd}"]
-    kd_cfg = resolve("pafnet_lite_mbv3", kd_over)
     print(f"[3/6] student {_describe(kd_cfg)}: alone in a second process (log {alone_log}) and distilled from the "
           "teacher here, at the same time")
     alone = _Background(alone_cfg, alone_dir, alone_log)

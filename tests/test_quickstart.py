@@ -83,3 +83,17 @@ def test_quickstart_background_training_failure_names_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=r"student-alone training failed \(exit code 1\): .*no_such_dataset.*"
                                            r"full log: .*alone\.log"):
         bg.join()
+
+
+def test_quickstart_schedules_pair_teacher_and_students():
+    """Every schedule's teacher trains at the students' input size (distillation refuses another), is wider or
+    bigger than the student, and the students differ only by the distillation settings."""
+    for name, plan in qs.SCHEDULES.items():
+        (_, teacher), (alone_over, alone), (kd_over, kd) = qs.schedule_configs(plan, "data", "", "runs/t")
+        assert teacher.model.imgsz == alone.model.imgsz == kd.model.imgsz, name
+        assert teacher.model.name != alone.model.name or teacher.model.width > alone.model.width, name
+        assert kd_over[:len(alone_over)] == alone_over and kd.distill.teacher == "runs/t", name
+        assert alone.train.epochs == kd.train.epochs and alone.train.seed == kd.train.seed, name
+    broken = qs.Schedule(overrides=(), teacher=("model.imgsz=256",), exports=(), val_images=0)
+    with pytest.raises(ValueError, match="teacher at 256 px, students at 320 px"):
+        qs.schedule_configs(broken, "data", "", "runs/t")
