@@ -32,7 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     "demo": {"deploy", "runtime", "bench"},  # torch only inside CheckpointPredictor, on a model cli loaded
     "quickstart": {"deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench"},
     "cli_examples": set(),
-    "cli": {"cli_examples", "deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench",
+    "cli_parser": {"cli_examples", "export", "bench", "demo"},  # each command package's add_*_parser, no torch
+    "cli": {"cli_parser", "deploy", "config", "data", "engine", "distill", "export", "models", "runtime", "bench",
             "quickstart", "demo"},
 }
 TORCH_FREE = ("deploy", "runtime", "bench", "config")
