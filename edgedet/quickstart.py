@@ -100,8 +100,8 @@ class _Background:
 
     def __init__(self, cfg, run_dir: Path, log_path: Path) -> None:
         self.run_dir, self.log_path = run_dir, log_path
-        self.proc = multiprocessing.get_context("spawn").Process(target=_train_in_child, args=(cfg, run_dir, log_path),
-                                                                 daemon=True)
+        # not daemonic: a daemonic process may not start the DataLoader's worker processes; stop() ends it instead
+        self.proc = multiprocessing.get_context("spawn").Process(target=_train_in_child, args=(cfg, run_dir, log_path))
         self.proc.start()
 
     def join(self) -> None:
