@@ -218,12 +218,11 @@ def _describe(cfg) -> str:
     return f"{cfg.model.name} width {cfg.model.width:g} at {cfg.model.imgsz} px, {cfg.train.epochs} epoch(s)"
 
 
-def _last_metrics(run_dir: Path) -> dict[str, Any]:
-    """The final validation row of a run's ``metrics.csv`` (its AP columns as floats)."""
-    import csv
+def _last_metrics(run_dir: Path) -> dict[str, float]:
+    """The final row of a run's ``metrics.csv`` (its validation metrics), without its empty columns."""
+    from edgedet.engine.plots import read_metrics_csv
 
-    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    return {k: float(v) for k, v in rows[-1].items() if v not in ("", None) and k != "epoch"}
+    return {k: v for k, v in read_metrics_csv(run_dir / "metrics.csv")[-1].items() if v == v and k != "epoch"}
 
 
 def run_quickstart(schedule: str = "tiny", device: str = "", project: str = "runs", progress: bool = True) -> int:
