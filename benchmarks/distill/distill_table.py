@@ -81,7 +81,9 @@ def _metrics(run_dir: Path) -> dict:
     return out
 
 
-def _plan_rows(args: argparse.Namespace, families: dict[str, str]) -> list[dict]:
+def _plan_rows(args: argparse.Namespace, families: dict[str, str], done: dict[str, dict] | None = None) -> list[dict]:
+    """Every row to train, in order; a row whose family, terms and seed a finished row in ``done`` already has
+    (under another name, e.g. an ablation row) is left out."""
     rows = [{"name": f"alone_s{s}", "family": None, "terms": None, "seed": s} for s in args.seeds]
     for fam, model in families.items():
         auto = list(auto_terms("pafnet" if model.startswith("pafnet") else "anchor"))
@@ -91,7 +93,15 @@ def _plan_rows(args: argparse.Namespace, families: dict[str, str]) -> list[dict]
                 kept = [t for t in auto if t != left_out]
                 rows.append({"name": f"kd_{fam}_no_{left_out}_s{args.seeds[0]}", "family": fam, "terms": kept,
                              "seed": args.seeds[0], "left_out": left_out})
-    return rows
+    for spec in args.terms:  # extra term sets on every seed, e.g. anchor=out
+        fam, terms = spec.split("=", 1)
+        if fam in families:
+            kept = terms.split(",")
+            rows += [{"name": f"kd_{fam}_{'_'.join(kept)}_s{s}", "family": fam, "terms": kept, "seed": s}
+                     for s in args.seeds]
+    done = done or {}
+    have = {(r["family"], tuple(r["terms"] or ()), r["seed"]) for r in done.values()}
+    return [r for r in rows if r["name"] in done or (r["family"], tuple(r["terms"] or ()), r["seed"]) not in have]
 
 
 def _table(rows: dict[str, dict], teachers: dict[str, dict], seeds: list[int]) -> list[dict]:
@@ -166,6 +176,9 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--ablate", action="store_true", help="each teacher's auto terms with one left out (first seed)")
+    p.add_argument("--terms", action="append", default=[], metavar="FAMILY=T1,T2",
+                   help="also distil with these terms on every seed, e.g. anchor=out (a finished row with the same "
+                        "family, terms and seed, e.g. an --ablate row, is not run again)")
     p.add_argument("--student-minutes", type=float, default=0.0, help="safety limit per student run (0 = none)")
     p.add_argument("--parallel", type=int, default=1, help="runs at a time")
     p.add_argument("--workers", type=int, default=1, help="loader workers per student run")
@@ -241,7 +254,7 @@ def main() -> int:
                "--epochs", str(args.epochs), "--batch", str(args.batch), *common,
                *_sets(RECIPE + [f"data.workers={args.workers}", "distill.warmup_iters=300"]
                       + ([f"train.time_limit={args.student_minutes}"] if args.student_minutes else []) + args.set)]
-    rows = _plan_rows(args, families)
+    rows = _plan_rows(args, families, done)
 
     def train_student(row: dict) -> None:
         name, seed = row["name"], row["seed"]
