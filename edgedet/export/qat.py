@@ -42,6 +42,7 @@ from edgedet.export.tflite import (
     fold_deconv_bn,
     inspect_tflite,
     split_deconv_phases,
+    tflite_layout,
 )
 from edgedet.models.pafnet import PAFNet
 
@@ -54,15 +55,18 @@ ONNX_ROUTE = ("fine-tuned float weights through the PTQ QDQ path (edgedet.quant.
 
 class QATGraph(nn.Module):
     """NHWC ``images [B, S, S, 3]`` -> ``{boxes, scores, labels, hm, ltrb}``: the export graph's outputs plus the
-    raw head outputs (``hm`` logits ``[B, C, S/4, S/4]``, ``ltrb`` ``[B, 4, S/4, S/4]``) the loss is computed on."""
+    raw head outputs (``hm`` logits ``[B, C, S/4, S/4]``, ``ltrb`` ``[B, 4, S/4, S/4]``) the loss is computed on.
+    The decode is a channels-last copy of the model's (:func:`~edgedet.export.tflite.tflite_layout`), as in the
+    PTQ TFLite file; the model's own decoder is left as it is."""
 
     def __init__(self, model: PAFNet, output_names: list[str]) -> None:
         super().__init__()
         self.model, self.output_names = model, list(output_names)
+        self.decoder = tflite_layout(copy.deepcopy(model.decoder))
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         raw = self.model(images.permute(0, 3, 1, 2))
-        decoded = self.model.decoder(*raw)
+        decoded = self.decoder(*raw)
         return {**dict(zip(self.output_names, decoded)), **dict(zip(RAW_OUTPUTS, raw))}
 
 

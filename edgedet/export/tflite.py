@@ -31,6 +31,7 @@ from torch import nn
 
 from edgedet.export.context import ExportArtifact, ExportContext
 from edgedet.models.layers import DepthwiseDeconv2x, DepthwiseDeconv2xPhases
+from edgedet.models.pafnet import TTFDecoder
 
 LAYOUT = "NHWC"
 INPUT_NAME = "images"
@@ -64,10 +65,20 @@ def _nhwc(x_nchw: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(x_nchw, np.float32).transpose(0, 2, 3, 1)))
 
 
+def tflite_layout(module: nn.Module) -> nn.Module:
+    """Switch every :class:`~edgedet.models.pafnet.TTFDecoder` in ``module`` (in place) to its channels-last form:
+    same detections, no TRANSPOSE of the heatmap in an NHWC file (2 TRANSPOSE and ~1 ms of LiteRT's time at
+    320 px, ``benchmarks/latency_profile``)."""
+    for m in module.modules():
+        if isinstance(m, TTFDecoder):
+            m.channels_last = True
+    return module
+
+
 def convert_fp32(graph: nn.Module, example_nchw: np.ndarray, output_names: list[str], path: Path) -> Path:
-    """``graph`` (NCHW, eval) -> fp32 ``.tflite`` with an NHWC ``images`` input."""
+    """``graph`` (NCHW, eval) -> fp32 ``.tflite`` with an NHWC ``images`` input (decode in :func:`tflite_layout`)."""
     litert_torch = _require_litert()
-    wrapped = NHWCExportGraph(graph.eval(), output_names).eval()
+    wrapped = NHWCExportGraph(tflite_layout(copy.deepcopy(graph).eval()), output_names).eval()
     with torch.no_grad():
         edge = litert_torch.convert(wrapped, sample_kwargs={INPUT_NAME: _nhwc(example_nchw)})
     edge.export(str(path))
@@ -191,7 +202,7 @@ def convert_int8(
 
     if calib_nchw is None or len(calib_nchw) == 0:
         raise ValueError("int8 TFLite export needs calibration images")
-    float_graph = split_deconv_phases(fold_deconv_bn(copy.deepcopy(graph).eval()))
+    float_graph = tflite_layout(split_deconv_phases(fold_deconv_bn(copy.deepcopy(graph).eval())))
     wrapped = NHWCExportGraph(float_graph, output_names).eval()
     example = {INPUT_NAME: _nhwc(calib_nchw[:1])}
     exported = torch.export.export(wrapped, (), example).module()

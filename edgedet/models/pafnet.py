@@ -15,8 +15,9 @@ from edgedet.structures.targets import Targets
 __all__ = ["PAFNet", "TTFDecoder", "heatmap_peaks"]
 
 
-def heatmap_peaks(heat: Tensor) -> Tensor:
-    """Keep each 3x3 local maximum of ``heat`` [B, C, H, W] (values >= 0) once; zero everything else.
+def heatmap_peaks(heat: Tensor, *, channels_last: bool = False) -> Tensor:
+    """Keep each 3x3 local maximum of ``heat`` [B, C, H, W] (or [B, H, W, C] when ``channels_last``; values
+    >= 0) once; zero everything else.
 
     A cell is a peak when it is >= its 8 neighbours and strictly > the four that come before it in raster order
     (up-left, up, up-right, left). Two or more equal neighbouring maxima (plateaus, e.g. from an int8 heatmap)
@@ -24,10 +25,16 @@ def heatmap_peaks(heat: Tensor) -> Tensor:
     same result as a 3x3 max-pool test, ~25x faster than torch's stride-1 max-pool on CPU, and no MaxPool
     attributes for converters to mistranslate.
     """
-    h, w = heat.shape[-2:]
-    padded = F.pad(heat, (1, 1, 1, 1), value=-1.0)
+    if channels_last:
+        h, w = heat.shape[1:3]
+        padded = F.pad(heat, (0, 0, 1, 1, 1, 1), value=-1.0)
+    else:
+        h, w = heat.shape[-2:]
+        padded = F.pad(heat, (1, 1, 1, 1), value=-1.0)
 
     def shifted(dy: int, dx: int) -> Tensor:
+        if channels_last:
+            return padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w, :]
         return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
     before = torch.maximum(torch.maximum(shifted(-1, -1), shifted(-1, 0)), torch.maximum(shifted(-1, 1), shifted(0, -1)))
@@ -41,28 +48,45 @@ class TTFDecoder(nn.Module):
 
     Index maths runs in float (``floor((i + 0.5) / W)``) because some converters mishandle integer division.
 
+    With ``channels_last`` the peak test and top-k run on ``[B, H, W, C]`` (flattened as ``(y * W + x) * C +
+    class``) instead of class-major ``[B, C, H, W]``. The TFLite export uses it
+    (:func:`edgedet.export.tflite.tflite_layout`): TFLite tensors are NHWC, so the file then needs no TRANSPOSE
+    of the ``C*H*W`` heatmap and box map. ONNX and Paddle keep the class-major form, because x2paddle cannot
+    convert the channels-last pads. Both give the same entries; the flattening order only decides which of
+    several exactly equal scores top-k lists first.
+
     Args:
         stride: head output stride (4).
         topk: K detections per image (no score threshold inside).
+        channels_last: run the peak test and top-k channels-last (same result, see above).
     """
 
-    def __init__(self, stride: int = 4, topk: int = 100) -> None:
+    def __init__(self, stride: int = 4, topk: int = 100, channels_last: bool = False) -> None:
         super().__init__()
-        self.stride, self.topk = stride, topk
+        self.stride, self.topk, self.channels_last = stride, topk, channels_last
 
     def forward(self, hm_logits: Tensor, ltrb: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``hm_logits`` [B, C, H, W], ``ltrb`` [B, 4, H, W] -> boxes [B, K, 4] xyxy input px, scores [B, K],
         labels [B, K] float32 (K = min(topk, C*H*W)). Boxes are clipped to the input, (W*stride, H*stride)."""
         b, c, h, w = hm_logits.shape
-        peaks = heatmap_peaks(hm_logits.sigmoid()).reshape(b, c * h * w)
-        scores, idx = torch.topk(peaks, min(self.topk, c * h * w), dim=1)
-        idx_f = idx.to(torch.float32)
-        labels = torch.floor((idx_f + 0.5) / float(h * w))
-        spatial = idx_f - labels * float(h * w)
+        k = min(self.topk, c * h * w)
+        if self.channels_last:
+            heat = hm_logits.sigmoid().permute(0, 2, 3, 1)  # [B, H, W, C]
+            scores, idx = torch.topk(heatmap_peaks(heat, channels_last=True).reshape(b, h * w * c), k, dim=1)
+            idx_f = idx.to(torch.float32)
+            spatial = torch.floor((idx_f + 0.5) / float(c))
+            labels = idx_f - spatial * float(c)
+            gather_idx = spatial.to(torch.int64)[:, :, None].expand(-1, -1, 4)  # [B, K, 4]
+            dist = torch.gather(ltrb.permute(0, 2, 3, 1).reshape(b, h * w, 4), 1, gather_idx)  # [B, K, 4]
+        else:
+            scores, idx = torch.topk(heatmap_peaks(hm_logits.sigmoid()).reshape(b, c * h * w), k, dim=1)
+            idx_f = idx.to(torch.float32)
+            labels = torch.floor((idx_f + 0.5) / float(h * w))
+            spatial = idx_f - labels * float(h * w)
+            gather_idx = spatial.to(torch.int64)[:, None, :].expand(-1, 4, -1)  # [B, 4, K]
+            dist = torch.gather(ltrb.reshape(b, 4, h * w), 2, gather_idx).permute(0, 2, 1)  # [B, K, 4]
         ys = torch.floor((spatial + 0.5) / float(w))
         xs = spatial - ys * float(w)
-        gather_idx = spatial.to(torch.int64)[:, None, :].expand(-1, 4, -1)  # [B, 4, K]
-        dist = torch.gather(ltrb.reshape(b, 4, h * w), 2, gather_idx).permute(0, 2, 1)  # [B, K, 4]
         centres = torch.stack(((xs + 0.5) * self.stride, (ys + 0.5) * self.stride), -1)  # [B, K, 2]
         boxes = points_ltrb_to_xyxy(centres, dist)
         size = torch.stack((xs.new_full((), w), xs.new_full((), h)))  # [2]: grid width, height

@@ -10,6 +10,7 @@ which int8 suits worse than a trained one).
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from collections import Counter
@@ -18,7 +19,7 @@ import pytest
 import torch
 
 from edgedet.deploy.schema import read_metadata
-from edgedet.export.tflite import float_tail, fold_deconv_bn
+from edgedet.export.tflite import float_tail, fold_deconv_bn, tflite_layout
 from edgedet.models.layers import DepthwiseDeconv2x
 from tests.export.topk_compare import assert_fp32_parity
 from tests.runtime.tiny_models import IMGSZ, export_tiny_pafnet_lite, image_files
@@ -58,14 +59,23 @@ def test_directories_and_nhwc_metadata(exported):
 def test_neck_deconvs_become_depthwise_convs(exported):
     """LiteUpsample's depthwise transposed convs (DepthwiseDeconv2x) reach the file as native depthwise convs:
     litert-torch lowers an nn.ConvTranspose2d with groups into one TRANSPOSE_CONV per channel instead. The
-    channels-last phase interleave leaves only the decode's 3 TRANSPOSE in the fp32 file (an NCHW interleave
-    costs 6 per deconv), 9 in int8 (PT2E's quantize/dequantize pairs between the permutes keep 6 more)."""
+    channels-last phase interleave and decode (``tflite_layout``) leave no TRANSPOSE in the fp32 file (an NCHW
+    interleave costs 6 per deconv, a class-major decode 3), at most 6 in int8 (PT2E's quantize/dequantize pairs
+    between the permutes keep them)."""
     from ai_edge_litert.interpreter import Interpreter
 
     for prec in ("fp32", "int8"):
         ops = Counter(d["op_name"] for d in Interpreter(model_path=str(exported[1][prec].model_path))._get_ops_details())
         assert ops["TRANSPOSE_CONV"] == 0 and ops["DEPTHWISE_CONV_2D"] > 0, (prec, ops)
-        assert ops["TRANSPOSE"] <= {"fp32": 3, "int8": 9}[prec], (prec, ops["TRANSPOSE"])
+        assert ops["TRANSPOSE"] <= {"fp32": 0, "int8": 6}[prec], (prec, ops["TRANSPOSE"])
+
+
+def test_tflite_layout_leaves_the_model_class_major(exported):
+    """The channels-last decode is the TFLite file's only: the model (and so ONNX / Paddle, which x2paddle needs
+    class-major) keeps its decoder as it was."""
+    model = exported[0]
+    assert model.decoder.channels_last is False
+    assert tflite_layout(copy.deepcopy(model)).decoder.channels_last is True
 
 
 def test_fp32_parity(exported, tiny_synth):

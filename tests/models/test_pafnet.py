@@ -121,3 +121,41 @@ def test_peaks_equal_maxpool_test_without_ties():
     torch.testing.assert_close(heatmap_peaks(heat), ref, atol=0, rtol=0)
     assert (ref > 0).sum() > 10  # there are peaks to compare
 
+
+def test_channels_last_peaks_equal_channels_first_with_plateaus():
+    """The decode's channels-last peak test keeps exactly the cells of the NCHW one, plateaus included."""
+    g = torch.Generator().manual_seed(0)
+    heat = torch.randint(0, 4, (2, 3, 9, 11), generator=g).float() / 4  # many equal neighbours
+    want = heatmap_peaks(heat)
+    got = heatmap_peaks(heat.permute(0, 2, 3, 1).contiguous(), channels_last=True).permute(0, 3, 1, 2)
+    torch.testing.assert_close(got, want, atol=0, rtol=0)
+    assert 10 < (want > 0).sum() < (heat > 0).sum()  # the plateau rule dropped cells: the case is not trivial
+
+
+def _decode_channels_first(logits, ltrb, stride, topk):
+    """The decode as it was before the channels-last rewrite (flattened class-major): the reference."""
+    b, c, h, w = logits.shape
+    peaks = heatmap_peaks(logits.sigmoid()).reshape(b, c * h * w)
+    scores, idx = torch.topk(peaks, topk, dim=1)
+    labels, spatial = idx // (h * w), idx % (h * w)
+    ys, xs = (spatial // w).float(), (spatial % w).float()
+    dist = torch.gather(ltrb.reshape(b, 4, h * w), 2, spatial[:, None, :].expand(-1, 4, -1)).permute(0, 2, 1)
+    cx, cy = (xs + 0.5) * stride, (ys + 0.5) * stride
+    boxes = torch.stack((cx - dist[..., 0], cy - dist[..., 1], cx + dist[..., 2], cy + dist[..., 3]), -1)
+    boxes = torch.minimum(boxes.clamp(min=0), torch.tensor([w, h, w, h]) * stride)
+    return boxes, scores, labels.float()
+
+
+def test_channels_last_decode_equals_channels_first_decode():
+    """The channels-last decode (the TFLite export's) and the class-major one (the model's, ONNX's, Paddle's) give
+    the same top-k entries (score, label, box) as a plain reference on a random heatmap with no ties."""
+    g = torch.Generator().manual_seed(1)
+    logits, ltrb = torch.randn(2, 5, 12, 10, generator=g) * 3, torch.rand(2, 4, 12, 10, generator=g) * 30
+    ref_boxes, ref_scores, ref_labels = _decode_channels_first(logits, ltrb, 4, 40)
+    assert len(torch.unique(ref_scores)) == ref_scores.numel()  # no ties: the order is defined
+    for channels_last in (True, False):
+        boxes, scores, labels = TTFDecoder(4, 40, channels_last=channels_last)(logits, ltrb)
+        torch.testing.assert_close(scores, ref_scores, atol=0, rtol=0)
+        torch.testing.assert_close(labels, ref_labels, atol=0, rtol=0)
+        torch.testing.assert_close(boxes, ref_boxes, atol=1e-5, rtol=0)
+    assert labels.unique().numel() == 5 and (boxes[..., 2] > boxes[..., 0]).all()
