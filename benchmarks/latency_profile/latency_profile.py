@@ -31,6 +31,7 @@ import argparse
 import collections
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict:
     load_before = os.getloadavg()[0]
     samples = time_interleaved(entries, warmup=args.warmup, runs=args.runs)
     lat = {k: latency_stats(v).as_dict() for k, v in samples.items()}
-    result = {"command": "python benchmarks/latency_profile/latency_profile.py " + " ".join(argv or []),
+    result = {"command": "python benchmarks/latency_profile/latency_profile.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "machine": machine, "load_avg_1min_timing_start": round(load_before, 2),
               "load_avg_1min_end": round(os.getloadavg()[0], 2), "imgsz": args.imgsz, "threads": 1,
               "runs": args.runs, "warmup": args.warmup, **facts, "latency": lat, "sections_ms": sections_ms(lat),
