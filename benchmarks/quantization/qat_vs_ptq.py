@@ -63,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--qat-iters", type=int, default=300, help="QAT iterations (one epoch capped at this)")
     p.add_argument("--qat-epochs", type=int, default=1)
     p.add_argument("--batch", type=int, default=8, help="QAT batch")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for the QAT fine-tuning (timing: 1 thread)")
     p.add_argument("--calib-n", type=int, default=200)
     p.add_argument("--val-n", type=int, default=0, help="validation images (default 0: all)")
     p.add_argument("--runs", type=int, default=50, help="timed runs per model")
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     sched = QATSchedule(epochs=args.qat_epochs, max_iters=args.qat_iters, batch=args.batch)
     qat = quantize(args.ckpt, out_dir=work / "qat", qat=True, schedule=sched, data=args.data or None,
-                   calib_n=args.calib_n, overrides=["train.threads=1"], progress=False, log_file=work / "qat.log")
+                   calib_n=args.calib_n, overrides=[f"train.threads={args.threads}"], progress=False, log_file=work / "qat.log")
     for res in qat.exports:
         add("qat", res, round(time.time() - t0, 1))
     # the fine-tuned float weights in PyTorch: separates what fine-tuning did from what int8 costs
