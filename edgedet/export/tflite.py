@@ -67,7 +67,7 @@ def _nhwc(x_nchw: np.ndarray) -> torch.Tensor:
 
 def tflite_layout(module: nn.Module) -> nn.Module:
     """Switch every :class:`~edgedet.models.pafnet.TTFDecoder` in ``module`` (in place) to its channels-last form:
-    same detections, no TRANSPOSE of the heatmap in an NHWC file (2 TRANSPOSE and ~1 ms of LiteRT's time at
+    same detections, no TRANSPOSE of the heatmap in an NHWC file (the class-major decode costs 3 TRANSPOSE, ~1 ms of LiteRT's time at
     320 px, ``benchmarks/latency_profile``)."""
     for m in module.modules():
         if isinstance(m, TTFDecoder):
