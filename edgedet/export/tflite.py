@@ -67,8 +67,8 @@ def _nhwc(x_nchw: np.ndarray) -> torch.Tensor:
 
 def tflite_layout(module: nn.Module) -> nn.Module:
     """Switch every :class:`~edgedet.models.pafnet.TTFDecoder` in ``module`` (in place) to its channels-last form:
-    same detections, no TRANSPOSE of the heatmap in an NHWC file (the class-major decode costs 3 TRANSPOSE, ~1 ms of LiteRT's time at
-    320 px, ``benchmarks/latency_profile``)."""
+    same detections, no TRANSPOSE of the heatmap in an NHWC file (the class-major decode costs 3 TRANSPOSE, about
+    1 ms of LiteRT's time at 320 px, ``benchmarks/latency_profile``)."""
     for m in module.modules():
         if isinstance(m, TTFDecoder):
             m.channels_last = True
