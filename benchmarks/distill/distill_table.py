@@ -104,6 +104,19 @@ def _plan_rows(args: argparse.Namespace, families: dict[str, str], done: dict[st
     return [r for r in rows if r["name"] in done or (r["family"], tuple(r["terms"] or ()), r["seed"]) not in have]
 
 
+KD_TERMS = ("hm", "box", "feat", "out")
+
+
+def check_terms(specs: list[str], families: set[str]) -> None:
+    """Refuse a ``--terms`` entry that is not ``FAMILY=T1,T2`` with a teacher family of this command and known terms."""
+    for spec in specs:
+        fam, _, terms = spec.partition("=")
+        bad = [t for t in terms.split(",") if t not in KD_TERMS]
+        if fam not in families or not terms or bad:
+            raise SystemExit(f"--terms {spec}: give FAMILY=T1,T2 with FAMILY one of {sorted(families)} (from --teacher "
+                             f"/ --teacher-run) and terms from {', '.join(KD_TERMS)}")
+
+
 def _table(rows: dict[str, dict], teachers: dict[str, dict], seeds: list[int]) -> list[dict]:
     """Rows grouped by (family, terms): mean AP over seeds, the gain over the alone run of the same seed."""
     alone = {r["seed"]: r["AP"] for r in rows.values() if r["family"] is None and "AP" in r}
@@ -219,6 +232,7 @@ def main() -> int:
               "--set", f"data.max_images={args.max_images}"]
     families = dict(t.split("=", 1) for t in args.teacher)
     runs = {fam: Path(d).resolve() for fam, d in (t.split("=", 1) for t in args.teacher_run)}
+    check_terms(args.terms, set(families) | set(runs))
 
     also = dict(a.split("=", 1) for a in args.also)
 

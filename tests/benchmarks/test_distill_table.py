@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "distill" / "distill_table.py"
 _spec = importlib.util.spec_from_file_location("distill_table", _PATH)
 dt = importlib.util.module_from_spec(_spec)
@@ -36,3 +38,10 @@ def test_extra_terms_on_every_seed_skip_a_finished_row_with_the_same_terms():
     assert {"kd_anchor_out_s1", "kd_anchor_out_s2", "alone_s0", "alone_s2"} <= set(names)
     assert all(r["terms"] == ["out"] for r in rows if r["name"].startswith("kd_anchor_out"))
     assert not any("nosuch" in n for n in names)  # a family without a teacher plans nothing
+
+
+@pytest.mark.parametrize("spec", ["nosuch=out", "anchor=ot", "anchor=", "anchor"])
+def test_bad_terms_are_refused_naming_the_entry(spec):
+    with pytest.raises(SystemExit, match=f"--terms {spec}: give FAMILY=T1,T2"):
+        dt.check_terms(["pafnet=hm,feat", spec], {"pafnet", "anchor"})
+    dt.check_terms(["pafnet=hm,feat", "anchor=out"], {"pafnet", "anchor"})  # good entries pass

@@ -133,3 +133,21 @@ def test_bad_inputs_give_one_line(tmp_path, tiny_synth, capsys):
 
 def test_qat_only_flags_without_qat_are_refused(ckpt, capsys):
     assert "add --qat" in _one_error_line(capsys, ["quantize", str(ckpt), "--epochs", "2"])
+
+
+def test_qat_graph_decodes_channels_last_and_leaves_the_model_class_major():
+    """The QAT TFLite file gets the PTQ file's channels-last decode (no heatmap TRANSPOSE); the float model, which
+    the QAT ONNX file is exported from, keeps the class-major decoder x2paddle needs. Same detections either way."""
+    from edgedet.config.schema import ModelConfig
+    from edgedet.export.qat import QATGraph
+    from edgedet.models.zoo import build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(name="pafnet_lite_mbv3", num_classes=3, width=0.25)).eval()
+    graph = QATGraph(model, ["boxes", "scores", "labels"]).eval()
+    assert graph.decoder.channels_last is True and model.decoder.channels_last is False
+    x = torch.rand(1, 64, 64, 3)
+    with torch.no_grad():
+        out = graph(x)
+        ref = model.decoder(*model(x.permute(0, 3, 1, 2)))
+    torch.testing.assert_close(out["scores"], ref[1], atol=0, rtol=0)
