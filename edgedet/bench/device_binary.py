@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from edgedet.bench.machine import cpu_model_from_cpuinfo
+from edgedet.bench.machine import cpu_model_from_cpuinfo, simd_features_from_cpuinfo
 from edgedet.bench.result import BenchmarkResult
 from edgedet.bench.targets import X86_MACHINES, BenchError, check_architecture, model_size_mb
 from edgedet.bench.tool_output import ToolOutputError, ToolTimings, parse_benchmark_bin, parse_benchmark_model
@@ -79,6 +79,7 @@ class Device:
     tmp: str
     emulated: bool
     groups: dict[str, list[int]]
+    simd: str | None = None  # SIMD_FEATURES in the target's /proc/cpuinfo (None: it lists none)
 
     @classmethod
     def parse(cls, text: str) -> Device:
@@ -104,7 +105,8 @@ class Device:
         phone = " ".join(v for v in (values.get("model"), f"({values['soc']})" if values.get("soc") else "") if v)
         name = phone or cpu_model_from_cpuinfo("\n".join(cpuinfo)) or values["arch"]
         return cls(arch=values["arch"], os=os_name, name=name, tmp=values.get("tmp") or "/tmp",
-                   emulated=bool(values.get("emulated")), groups=split_cores(cores, freqs))
+                   emulated=bool(values.get("emulated")), groups=split_cores(cores, freqs),
+                   simd=" ".join(simd_features_from_cpuinfo("\n".join(cpuinfo))) or None)
 
 
 def elf_machine(head: bytes) -> str | None:
@@ -309,7 +311,7 @@ def _measure(plan: _Plan, export: Path, threads: int, warmup: int, runs: int) ->
         warmup=warmup if timings.warmup_runs is None else timings.warmup_runs, latency=timings.latency,
         init_ms=timings.init_ms, first_ms=timings.first_ms, model_size_mb=round(model_size_mb(export), 3),
         emulated=device.emulated, format=plan.fmt, arch=device.arch, core_mask=",".join(map(str, plan.cores)),
-        load_avg_1min=load, cpu_temp_c=temp, runner=plan.tool, runner_sha256=plan.sha256,
+        load_avg_1min=load, cpu_temp_c=temp, simd=device.simd, runner=plan.tool, runner_sha256=plan.sha256,
         tool_mem_init_mb=timings.mem_init_mb, tool_mem_overall_mb=timings.mem_overall_mb)
 
 

@@ -47,6 +47,9 @@ class BenchmarkResult:
         core_mask: the cores the run was pinned to, comma-separated indices.
         load_avg_1min: the target's load average when the model was loaded (None where it has none).
         cpu_temp_c: the target's hottest thermal zone after the runs (None where it exposes none).
+        simd: the vector / int8 dot-product features the target's CPU reports
+            (:data:`edgedet.bench.machine.SIMD_FEATURES`, e.g. ``asimd asimdhp asimddp`` on a Cortex-A76); they
+            decide which int8 kernels run. None when unknown (the Android app, records written before the field).
         ap_host: the host's AP for the same export file on the same images; ap_delta = ap - ap_host.
         parity_max_abs_diff: max |target - host| over the raw outputs for the host's preprocessed tensor of the first
             accuracy image (the runtime alone; None: not compared).
@@ -86,6 +89,7 @@ class BenchmarkResult:
     core_mask: str | None = None
     load_avg_1min: float | None = None
     cpu_temp_c: float | None = None
+    simd: str | None = None
     ap_host: float | None = None
     ap_delta: float | None = None
     parity_max_abs_diff: float | None = None

@@ -215,7 +215,7 @@ def _record(w: Worker, threads: int, settings: BenchSettings, samples: list[floa
         init_ms=r["init_ms"], first_ms=r["first_ms"], peak_rss_mb=closed.get("peak_rss_mb"),
         model_size_mb=round(model_size_mb(w.export), 3), emulated=bool(r["emulated"]), format=r["format"],
         arch=r["arch"], core_mask=r["core_mask"], load_avg_1min=r["load_avg_1min"], cpu_temp_c=closed.get("cpu_temp_c"),
-        runner="edgedet-worker")
+        simd=r.get("simd"), runner="edgedet-worker")
 
 
 def run_on_target(target: Target, exports: Sequence[Path], settings: BenchSettings, *,

@@ -172,7 +172,7 @@ def _predict(predictor, images: list[str], score_thr: float) -> dict[str, Any]:
 def serve(model: str, threads: int, cores: str) -> None:
     """Load ``model``, answer ``ready``, then serve commands from stdin until ``close`` or end of input."""
     from edgedet import runtime
-    from edgedet.bench.machine import cpu_model, load_average_1min
+    from edgedet.bench.machine import cpu_model, load_average_1min, simd_features
     from edgedet.bench.timing import time_calls
 
     chosen = resolve_cores(cores)
@@ -194,7 +194,7 @@ def serve(model: str, threads: int, cores: str) -> None:
            "runtime": name, "runtime_version": version, "device": cpu_model(), "arch": platform.machine(),
            "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
            "cores": os.cpu_count(), "core_mask": ",".join(map(str, chosen)), "emulated": is_emulated(),
-           "load_avg_1min": load_avg, "cpu_temp_c": cpu_temperature_c()})
+           "load_avg_1min": load_avg, "cpu_temp_c": cpu_temperature_c(), "simd": simd_features()})
     for line in sys.stdin:
         if not line.strip():
             continue

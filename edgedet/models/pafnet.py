@@ -24,22 +24,28 @@ def heatmap_peaks(heat: Tensor, *, channels_last: bool = False) -> Tensor:
     therefore give one peak, not several. Built from pad, slices and element-wise max only: static shapes, the
     same result as a 3x3 max-pool test, ~25x faster than torch's stride-1 max-pool on CPU, and no MaxPool
     attributes for converters to mistranslate.
+
+    The 3x3 maximum is separable: the max of each cell's row triple (left, itself, right), then that row max one
+    row up and one row down. Two pads, 4 slices and 4 maxima of the heatmap's size, against one pad, 8 slices and
+    6 maxima for the 8 shifted copies (``benchmarks/latency_profile``: about 0.4 ms of onnxruntime's 2.3 ms
+    decode at 320 px). Exact: a maximum is the same whatever its grouping.
     """
-    if channels_last:
-        h, w = heat.shape[1:3]
-        padded = F.pad(heat, (0, 0, 1, 1, 1, 1), value=-1.0)
-    else:
-        h, w = heat.shape[-2:]
-        padded = F.pad(heat, (1, 1, 1, 1), value=-1.0)
+    h_axis = 1 if channels_last else heat.dim() - 2
+    w_axis = h_axis + 1
+    h, w = heat.shape[h_axis], heat.shape[w_axis]
 
-    def shifted(dy: int, dx: int) -> Tensor:
-        if channels_last:
-            return padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w, :]
-        return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+    def pad(x: Tensor, axis: int) -> Tensor:  # one -1 on each side of ``axis`` (below any heat value)
+        spec = [0, 0] * (x.dim() - 1 - axis) + [1, 1]
+        return F.pad(x, spec, value=-1.0)
 
-    before = torch.maximum(torch.maximum(shifted(-1, -1), shifted(-1, 0)), torch.maximum(shifted(-1, 1), shifted(0, -1)))
-    after = torch.maximum(torch.maximum(shifted(0, 1), shifted(1, -1)), torch.maximum(shifted(1, 0), shifted(1, 1)))
+    cols = pad(heat, w_axis)
+    left, right = cols.narrow(w_axis, 0, w), cols.narrow(w_axis, 2, w)
+    rows = pad(torch.maximum(torch.maximum(left, heat), right), h_axis)  # row triples' max, padded above and below
+    before = torch.maximum(rows.narrow(h_axis, 0, h), left)  # up-left, up, up-right; left
+    after = torch.maximum(rows.narrow(h_axis, 2, h), right)  # down-left, down, down-right; right
     keep = (heat > before) & (heat >= after)
+    if channels_last:  # the TFLite form: one SELECT_V2 costs less than CAST + MUL outside XNNPACK (not so in ORT)
+        return torch.where(keep, heat, torch.zeros((), dtype=heat.dtype))
     return heat * keep.to(heat.dtype)
 
 

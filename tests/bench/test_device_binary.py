@@ -185,9 +185,11 @@ def test_tool_command_lines_use_the_tools_flags():
 def test_probe_of_a_big_little_phone():
     text = "\n".join(["arch=aarch64", "os=Linux 4.14.190", "tmp=/data/local/tmp", "emulated=",
                       *(f"cpu={c} {f}" for c, f in enumerate([1844000] * 4 + [2600000] * 2 + [2860000] * 2)),
-                      "android=10", "sdk=29", "model=ELS-NX9", "soc=Kirin990", "cpuinfo=Hardware\t: Kirin990"])
+                      "android=10", "sdk=29", "model=ELS-NX9", "soc=Kirin990", "cpuinfo=Hardware\t: Kirin990",
+                      "cpuinfo=Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp asimddp"])
     d = Device.parse(text)
     assert (d.arch, d.os, d.name, d.emulated) == ("aarch64", "Android 10 (API 29)", "ELS-NX9 (Kirin990)", False)
+    assert d.simd == "asimd asimdhp asimddp"  # the int8 dot product the A76 cores have
     assert d.groups == {"big": [6, 7], "little": [0, 1, 2, 3], "all": list(range(8))}
 
 

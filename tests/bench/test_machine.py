@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedet.bench import machine_info, package_version
+from edgedet.bench.machine import simd_features_from_cpuinfo
 from edgedet.bench.machine import cpu_model_from_cpuinfo
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,13 +63,21 @@ def test_package_version_prefers_the_imported_module(monkeypatch):
 
 def test_machine_info_keys_and_values():
     info = machine_info(packages=("numpy", "edgedet-no-such-distribution"))
-    assert list(info) == ["cpu", "cores", "os", "python", "numpy", "edgedet-no-such-distribution",
+    assert list(info) == ["cpu", "cores", "os", "python", "simd", "numpy", "edgedet-no-such-distribution",
                           "load_avg_1min_at_start"]
     assert info["cores"] == os.cpu_count()
     assert info["python"] == platform.python_version()
     assert info["os"] == f"{platform.system()} {platform.release()}"
     assert info["numpy"] == np.__version__ and info["edgedet-no-such-distribution"] is None
     assert isinstance(info["cpu"], str) and info["cpu"]
+
+
+def test_simd_features_from_cpuinfo_x86_and_arm():
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\nprocessor\t: 1\nflags\t\t: fpu sse2\n"
+    assert simd_features_from_cpuinfo(x86) == ["avx2", "fma", "avx512f", "avx512_vnni"]  # first core's line
+    arm = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes asimdhp cpuid asimddp\nCPU part\t: 0xd41\n"
+    assert simd_features_from_cpuinfo(arm) == ["asimd", "asimdhp", "asimddp"]
+    assert simd_features_from_cpuinfo("processor\t: 0\n") == []
 
 
 def test_bench_imports_and_describes_the_machine_without_torch():

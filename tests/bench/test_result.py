@@ -29,7 +29,7 @@ def test_to_json_is_one_flat_line_in_field_order():
         "input_size": [192, 320], "warmup": 5, "mean_ms": 3.25, "std_ms": 0.5, "min_ms": 2.75, "p50_ms": 3.0,
         "p95_ms": 4.0, "p99_ms": 4.5, "max_ms": 5.0, "runs": 50, "init_ms": 41.5, "first_ms": 12.25,
         "peak_rss_mb": 88.5, "model_size_mb": 1.55, "emulated": False, "ap": 0.2284, "format": None, "arch": None,
-        "core_mask": None, "load_avg_1min": None, "cpu_temp_c": None, "ap_host": None, "ap_delta": None,
+        "core_mask": None, "load_avg_1min": None, "cpu_temp_c": None, "simd": None, "ap_host": None, "ap_delta": None,
         "parity_max_abs_diff": None, "parity_input_max_abs_diff": None, "parity_detections": None, "runner": None,
         "runner_sha256": None, "tool_mem_init_mb": None, "tool_mem_overall_mb": None}
     assert list(json.loads(line))[:3] == ["model", "target", "device"]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from edgedet.bench import machine_info
 from edgedet.bench.cli import parse_threads
 from edgedet.bench.result import read_jsonl
 from edgedet.bench.runner import BenchSettings, compare_detections, max_abs_diff
@@ -28,6 +29,7 @@ def test_host_bench_end_to_end(tiny_onnx, synth3, tmp_path, capsys):
         ("host", "onnx", "fp32", (96, 96), "onnxruntime", False)
     assert r.init_ms > 0 and r.first_ms > 0 and 20 < r.peak_rss_mb < 600 and r.model_size_mb > 0.1
     assert r.runtime_version and r.arch and r.core_mask and r.runner == "edgedet-worker" and r.runner_sha256 is None
+    assert r.simd == machine_info()["simd"]  # the worker reports the CPU features that pick the kernels
     # the host is its own reference: AP measured, no difference, identical detections and raw outputs
     assert r.ap is not None and r.ap == r.ap_host and r.ap_delta == 0.0
     assert r.parity_max_abs_diff == 0.0 and r.parity_input_max_abs_diff == 0.0 and r.parity_detections == "same"

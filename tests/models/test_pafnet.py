@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -130,6 +132,38 @@ def test_channels_last_peaks_equal_channels_first_with_plateaus():
     got = heatmap_peaks(heat.permute(0, 2, 3, 1).contiguous(), channels_last=True).permute(0, 3, 1, 2)
     torch.testing.assert_close(got, want, atol=0, rtol=0)
     assert 10 < (want > 0).sum() < (heat > 0).sum()  # the plateau rule dropped cells: the case is not trivial
+
+
+def _peaks_by_loops(heat):
+    """The tie rule cell by cell: >= all 8 neighbours, > the 4 before it in raster order (outside counts as -1)."""
+    b, c, h, w = heat.shape
+    out = torch.zeros_like(heat)
+    for n, k, y, x in itertools.product(range(b), range(c), range(h), range(w)):
+        v = heat[n, k, y, x].item()
+
+        def at(dy, dx):
+            yy, xx = y + dy, x + dx
+            return heat[n, k, yy, xx].item() if 0 <= yy < h and 0 <= xx < w else -1.0
+
+        before = [at(-1, -1), at(-1, 0), at(-1, 1), at(0, -1)]
+        after = [at(0, 1), at(1, -1), at(1, 0), at(1, 1)]
+        if all(v > u for u in before) and all(v >= u for u in after):
+            out[n, k, y, x] = v
+    return out
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_peaks_equal_cell_by_cell_rule_with_plateaus(channels_last):
+    """The separable peak test (row triples, then rows above and below) keeps exactly the cells of the rule."""
+    g = torch.Generator().manual_seed(3)
+    heat = torch.randint(0, 3, (2, 2, 7, 9), generator=g).float() / 3  # plateaus everywhere, zeros at borders
+    want = _peaks_by_loops(heat)
+    if channels_last:
+        got = heatmap_peaks(heat.permute(0, 2, 3, 1).contiguous(), channels_last=True).permute(0, 3, 1, 2)
+    else:
+        got = heatmap_peaks(heat)
+    torch.testing.assert_close(got, want, atol=0, rtol=0)
+    assert 5 < (want > 0).sum() < (heat > 0).sum() // 2  # ties dropped many cells: not a trivial case
 
 
 def _decode_channels_first(logits, ltrb, stride, topk):
