@@ -7,6 +7,7 @@ PAFNet-lite: ``pafnet_lite_mbv3(80)`` at width 1.0, random init (seed 0; latency
 exported fp32 by :func:`edgedet.export.api.export` (the shipped export path, parity checked). YOLO11n: the files
 built as ``benchmarks/export_table/export_table.py``'s docstring says (random init from ``yolo11n.yaml``).
 
+* MACs per convolution class of each ONNX file (``macs_m``: dense 1x1, dense kxk, depthwise, MatMul).
 * onnxruntime per op: ``SessionOptions.enable_profiling``, 1 thread, ``--profile-runs`` calls; kernel time summed
   per op type (after ORT's fusions: ``Conv`` includes fused activations, ``QuickGelu`` is YOLO's x*sigmoid(x)),
   divided by the number of calls.
@@ -67,14 +68,57 @@ def ort_op_profile(path: Path, runs: int) -> dict[str, Any]:
     trace.unlink()
     per_op: collections.Counter = collections.Counter()
     count: collections.Counter = collections.Counter()
+    conv_ms: collections.Counter = collections.Counter()
+    conv_macs: collections.Counter = collections.Counter()
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
             per_op[e["args"]["op_name"]] += e["dur"] / 1e3 / runs
             count[e["args"]["op_name"]] += 1 / runs
+            if e["args"]["op_name"] == "Conv":  # ORT's (NCHWc) Conv, activation fused: time and MACs per class
+                kind, macs = _conv_class(e["args"])
+                conv_ms[kind] += e["dur"] / 1e3 / runs
+                conv_macs[kind] += macs / runs
     model_runs = [e["dur"] / 1e3 for e in events if e.get("name") == "model_run"]
     total = sum(per_op.values())
     ops = {k: {"ms": round(v, 3), "share": round(v / total, 3), "nodes": round(count[k])} for k, v in per_op.most_common()}
-    return {"model_run_p50_ms": round(float(np.median(model_runs)), 2), "kernel_ms": round(total, 2), "ops": ops}
+    # MACs as ORT runs them: its NCHWc kernels pad channels to the vector block (e.g. 72 -> 80, 200 -> 208)
+    convs = {k: {"ms": round(v, 3), "executed_mmacs": round(conv_macs[k] / 1e6, 1),
+                 "gmacs_per_s": round(conv_macs[k] / v / 1e6, 1)} for k, v in conv_ms.most_common()}
+    return {"model_run_p50_ms": round(float(np.median(model_runs)), 2), "kernel_ms": round(total, 2), "ops": ops,
+            "conv_classes": convs}
+
+
+def _conv_class(args: dict[str, Any]) -> tuple[str, int]:
+    """``(class, MACs)`` of one profiled Conv from its input / output shapes (weight ``[Cout, Cin/g, kh, kw]``)."""
+    shapes = [next(iter(t.values())) for t in args["input_type_shape"]]
+    x, w = shapes[0], shapes[1]
+    out = next(iter(args["output_type_shape"][0].values()))
+    kind = "depthwise" if w[1] == 1 and x[1] > 1 else ("dense 1x1" if w[2:] == [1, 1] else "dense kxk")
+    return kind, int(np.prod(out[1:])) * int(np.prod(w[1:]))
+
+
+def onnx_macs(path: Path) -> dict[str, float]:
+    """Multiply-accumulates per convolution class of an ONNX file, in millions (shapes from ONNX shape inference):
+    dense 1x1, dense kxk, depthwise (one input channel per group), MatMul/Gemm; ``total_g`` in GMACs."""
+    import onnx
+    from onnx import shape_inference
+
+    model = shape_inference.infer_shapes(onnx.load(str(path)))
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]}
+    dims.update({t.name: list(t.dims) for t in model.graph.initializer})
+    macs: collections.Counter = collections.Counter()
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            w, out = dims[node.input[1]], dims[node.output[0]]
+            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+            kind = "depthwise" if groups > 1 and w[1] == 1 else ("dense 1x1" if w[2:] == [1, 1] else "dense kxk")
+            macs[kind] += int(np.prod(out[1:])) * int(np.prod(w[1:]))
+        elif node.op_type in ("MatMul", "Gemm"):
+            a, b = dims[node.input[0]], dims[node.input[1]]
+            macs["matmul"] += int(np.prod(a)) * b[-1]
+    out_m = {k: round(v / 1e6, 1) for k, v in sorted(macs.items())}
+    return {**out_m, "total_g": round(sum(macs.values()) / 1e9, 3)}
 
 
 def tflite_census(path: Path) -> dict[str, Any]:
@@ -173,7 +217,8 @@ def build_entries(args: argparse.Namespace, work: Path) -> tuple[dict[str, tuple
     sections = export_sections(model, args.imgsz, work / "sections")
     facts = {"parity": {f: dirs[f].parity["verdict"] for f in dirs},
              "ort_profile": {k: ort_op_profile(files[k], args.profile_runs) for k in ("pafnet.onnx", "yolo11n.onnx")},
-             "tflite_census": {k: tflite_census(files[k]) for k in ("pafnet.tflite", "yolo11n.tflite")}}
+             "tflite_census": {k: tflite_census(files[k]) for k in ("pafnet.tflite", "yolo11n.tflite")},
+             "macs_m": {k: onnx_macs(files[k]) for k in ("pafnet.onnx", "yolo11n.onnx")}}
     image = np.random.default_rng(0).integers(0, 256, (*IMAGE_HW, 3), dtype=np.uint8)
     entries: dict[str, tuple] = {}
     for name, path in {**files, **{f"pafnet_{k}": v for k, v in sections.items()}}.items():
@@ -210,6 +255,12 @@ def markdown(result: dict) -> str:
     for key, prof in result["ort_profile"].items():
         for op, v in list(prof["ops"].items())[:8]:
             lines.append(f"| {key.split('.')[0]} | onnxruntime | {op} | {v['ms']:.2f} | {v['share']:.0%} | {v['nodes']} |")
+    lines += ["", "| model | conv class | model MMACs | ORT ms | ORT executed MMACs | GMAC/s |", "|---|---|---:|---:|---:|---:|"]
+    for key, prof in result["ort_profile"].items():
+        for kind, v in prof["conv_classes"].items():
+            model_m = result["macs_m"][key].get(kind, 0.0)
+            lines.append(f"| {key.split('.')[0]} | {kind} | {model_m:.1f} | {v['ms']:.2f} | {v['executed_mmacs']:.1f} | "
+                         f"{v['gmacs_per_s']:.1f} |")
     lines += ["", "| runtime | backbone | neck | head | decode (ms, differences of cut sub-models) |", "|---|---:|---:|---:|---:|"]
     for fmt, s in result["sections_ms"].items():
         lines.append(f"| {fmt} | " + " | ".join(f"{s[k]:.2f}" for k in (*SECTIONS, "decode")) + " |")

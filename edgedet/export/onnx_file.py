@@ -6,6 +6,7 @@ the ONNX-based converters (Paddle, Paddle-Lite) start from.
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from edgedet.deploy.schema import ONNX_METADATA_KEY
+from edgedet.models.layers import fold_deconv_bn
 
 
 def require_onnx() -> tuple[Any, Any]:
@@ -40,11 +42,13 @@ def export_onnx_file(
 ) -> Path:
     """Trace ``graph`` on ``example_input`` (float32 ``[1, 3, S, S]``) to a static-shape ONNX file.
 
-    Every node gets a unique name (quantization excludes nodes by name).
+    Every node gets a unique name (quantization excludes nodes by name). BatchNorms after transposed convolutions
+    are folded first (:func:`~edgedet.models.layers.fold_deconv_bn`, on a copy): torch's exporter folds BN only
+    into a ``Conv``, and the int8 file would keep them float.
     """
     onnx, onnxslim = require_onnx()
     path = Path(path)
-    graph = graph.eval()
+    graph = fold_deconv_bn(copy.deepcopy(graph).eval())
     with torch.no_grad(), warnings.catch_warnings():
         # tracing freezes shapes into constants: that is the static-shape export we want
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)

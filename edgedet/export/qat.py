@@ -4,7 +4,7 @@ The steps (DISTILL.md "Quantization"):
 
 1. ``torch.export`` of :class:`QATGraph` in train mode with a dynamic batch: NHWC ``images`` -> the export graph's
    ``boxes`` / ``scores`` / ``labels`` plus the raw ``hm`` / ``ltrb`` the loss needs. BNs after transposed convs are
-   folded first (:func:`~edgedet.export.tflite.fold_deconv_bn`) and the phase-form deconvs split into four convs
+   folded first (:func:`~edgedet.models.layers.fold_deconv_bn`) and the phase-form deconvs split into four convs
    with their own biases (:func:`~edgedet.export.tflite.split_deconv_phases`), exactly as the PTQ TFLite export does.
 2. ``prepare_qat_pt2e`` with the PTQ export's quantizer (litert-torch ``PT2EQuantizer``, per-channel symmetric
    int8 weights, per-tensor affine int8 activations, the same float tail), but its QAT variant: fake-quant
@@ -39,11 +39,11 @@ from edgedet.export.tflite import (
     LAYOUT,
     _require_litert,
     _tail_float_quantizer_cls,
-    fold_deconv_bn,
     inspect_tflite,
     split_deconv_phases,
     tflite_layout,
 )
+from edgedet.models.layers import fold_deconv_bn
 from edgedet.models.pafnet import PAFNet
 
 RAW_OUTPUTS = ("hm", "ltrb")

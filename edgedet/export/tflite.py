@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from edgedet.export.context import ExportArtifact, ExportContext
-from edgedet.models.layers import DepthwiseDeconv2x, DepthwiseDeconv2xPhases
+from edgedet.models.layers import DepthwiseDeconv2x, DepthwiseDeconv2xPhases, fold_deconv_bn
 from edgedet.models.pafnet import TTFDecoder
 
 LAYOUT = "NHWC"
@@ -97,36 +96,6 @@ def convert_fp16(fp32_path: Path, path: Path) -> Path:
                              algorithm_key=AlgorithmName.FLOAT_CASTING)
     q.quantize().export_model(str(path), overwrite=True)
     return path
-
-
-def fold_deconv_bn(module: nn.Module) -> nn.Module:
-    """Fold every ``BatchNorm2d`` that directly follows a ``ConvTranspose2d`` (or its phase form
-    :class:`~edgedet.models.layers.DepthwiseDeconv2x`, kept as such) in an ``nn.Sequential`` into it (in place; eval
-    semantics). torchao's PT2E conv-BN fusion builds a wrong bias for grouped transposed convs, and finds no conv
-    directly before the BN of the phase form.
-    """
-    for child in module.children():
-        fold_deconv_bn(child)
-    if not isinstance(module, nn.Sequential):
-        return module
-    layers = list(module)
-    for i, (conv, bn) in enumerate(itertools.pairwise(layers)):
-        if not (isinstance(conv, nn.ConvTranspose2d) and isinstance(bn, nn.BatchNorm2d)):
-            continue
-        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)  # [Cout]
-        g, cin, cout = conv.groups, conv.in_channels, conv.out_channels
-        w = conv.weight.detach().reshape(g, cin // g, cout // g, *conv.kernel_size)
-        w = w * scale.reshape(g, 1, cout // g, 1, 1)
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(cout)
-        if isinstance(conv, DepthwiseDeconv2x):
-            folded = DepthwiseDeconv2x(cout, bias=True)
-        else:
-            folded = nn.ConvTranspose2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.output_padding,
-                                        groups=g, bias=True, dilation=conv.dilation)
-        folded.weight.data.copy_(w.reshape_as(conv.weight))
-        folded.bias.data.copy_((bias - bn.running_mean) * scale + bn.bias.detach())
-        module[i], module[i + 1] = folded, nn.Identity()
-    return module
 
 
 def split_deconv_phases(module: nn.Module) -> nn.Module:

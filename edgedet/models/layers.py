@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
 __all__ = ["ConvNormAct", "DepthwiseDeconv2x", "LiteConv", "ModulatedDeformConv2d", "DepthwiseDeconv2xPhases", "conv3x3",
-           "interleave_phases2x", "scaled_channels"]
+           "fold_deconv_bn", "interleave_phases2x", "scaled_channels"]
 
 
 def scaled_channels(channels: int, width: float, minimum: int = 8) -> int:
@@ -105,6 +105,39 @@ class DepthwiseDeconv2xPhases(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return interleave_phases2x(x, lambda crop, a, b: self.phases[2 * a + b](crop))
+
+
+def fold_deconv_bn(module: nn.Module) -> nn.Module:
+    """Fold every ``BatchNorm2d`` that directly follows a ``ConvTranspose2d`` (or its phase form
+    :class:`DepthwiseDeconv2x`, kept as such) in an ``nn.Sequential`` into it (in place; eval semantics).
+
+    Every exporter calls it: torch's ONNX exporter folds a BN only into an ONNX ``Conv`` right before it, and the
+    phase form's BN follows its interleave (it stayed a float ``BatchNormalization`` in the int8 ONNX file);
+    torchao's PT2E conv-BN fusion builds a wrong bias for grouped transposed convs and finds no conv directly
+    before the BN of the phase form.
+    """
+    for child in module.children():
+        fold_deconv_bn(child)
+    if not isinstance(module, nn.Sequential):
+        return module
+    layers = list(module)
+    for i, (conv, bn) in enumerate(itertools.pairwise(layers)):
+        if not (isinstance(conv, nn.ConvTranspose2d) and isinstance(bn, nn.BatchNorm2d)):
+            continue
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)  # [Cout]
+        g, cin, cout = conv.groups, conv.in_channels, conv.out_channels
+        w = conv.weight.detach().reshape(g, cin // g, cout // g, *conv.kernel_size)
+        w = w * scale.reshape(g, 1, cout // g, 1, 1)
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(cout)
+        if isinstance(conv, DepthwiseDeconv2x):
+            folded = DepthwiseDeconv2x(cout, bias=True)
+        else:
+            folded = nn.ConvTranspose2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.output_padding,
+                                        groups=g, bias=True, dilation=conv.dilation)
+        folded.weight.data.copy_(w.reshape_as(conv.weight))
+        folded.bias.data.copy_((bias - bn.running_mean) * scale + bn.bias.detach())
+        module[i], module[i + 1] = folded, nn.Identity()
+    return module
 
 
 def interleave_phases2x(x: Tensor, phase_conv: Callable[[Tensor, int, int], Tensor]) -> Tensor:

@@ -55,6 +55,7 @@ def test_arm_parity_and_accuracy(board, tiny_onnx, synth3, tmp_path):
     assert rc == 0
     (r,) = read_jsonl(out)
     assert r.emulated is True and r.arch == "aarch64" and r.target == board
+    assert r.simd == "asimd asimdhp asimddp"  # from the board's Cortex-A76 /proc/cpuinfo (arm64_board.sh)
     assert r.runtime == "onnxruntime" and r.runtime_version
     # fp32 rule: the ARM build of the runtime gives the host's outputs within 1e-4, and the same detections
     assert r.parity_max_abs_diff <= 1e-4 and r.parity_detections == "same"

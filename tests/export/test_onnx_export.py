@@ -149,7 +149,10 @@ def test_int8_is_qdq_with_float_tail_and_sane_detections(exported):
     d = p["detections"]
     assert p["passed"] and d["torch"] > 0
     assert d["matched"] >= 0.5 * d["torch"] and d["runtime"] <= 1.5 * d["torch"]
-    assert p["outputs"]["scores"]["max_abs_diff"] < 0.3
+    # raw top-k scores, unpaired: entries change places among near-equal scores. 0.28 before the neck deconvs' BNs
+    # were folded into them, 0.32 after (283 vs 281 of 385 detections paired; the full-width model's int8 AP is
+    # unchanged, benchmarks/quantization/README.md)
+    assert p["outputs"]["scores"]["max_abs_diff"] < 0.35
     extra = res["int8"].metadata["extra"]["int8"]
     assert extra["reduce_range"] and extra["per_channel"] and "/model/head/hm_out/Conv" in extra["float_nodes"]
 

@@ -33,8 +33,9 @@ def test_files_and_metadata(exported):
     meta = read_metadata(res.dir)
     assert meta["format"] == "paddle" and meta["input"]["layout"] == "NCHW"
     extra = meta["extra"]
-    # pads: the decode's peak test (1) and the three LiteUpsample phase-form deconvolutions (DepthwiseDeconv2x)
-    assert extra["opset"] == 13 and extra["onnx_fixes"]["resize"] == 3 and extra["onnx_fixes"]["pad"] == 4
+    # pads: the decode's separable peak test (2: columns, then the row maxima) and the three LiteUpsample
+    # phase-form deconvolutions (DepthwiseDeconv2x)
+    assert extra["opset"] == 13 and extra["onnx_fixes"]["resize"] == 3 and extra["onnx_fixes"]["pad"] == 5
     assert len(extra["paddle_output_names"]) == 3
 
 

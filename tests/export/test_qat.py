@@ -90,6 +90,7 @@ def test_onnx_int8_float_convs_are_the_head_tail(qat_run, ptq_run):
         assert len(f["convs"]) == 2 and all(any(h in c for h in HEAD_CONVS) for c in f["convs"]), f["convs"]
         assert f["convs_outside_tail"] == []
         assert f["by_type"]["Sigmoid"] == 1 and f["by_type"]["TopK"] == 1
+        assert "BatchNormalization" not in f["by_type"]  # the neck deconvs' BNs are folded before the ONNX export
 
 
 def test_tflite_int8_head_convs_stay_float(qat_run, ptq_run):

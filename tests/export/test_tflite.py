@@ -19,8 +19,8 @@ import pytest
 import torch
 
 from edgedet.deploy.schema import read_metadata
-from edgedet.export.tflite import float_tail, fold_deconv_bn, tflite_layout
-from edgedet.models.layers import DepthwiseDeconv2x
+from edgedet.export.tflite import float_tail, tflite_layout
+from edgedet.models.layers import DepthwiseDeconv2x, fold_deconv_bn
 from tests.export.topk_compare import assert_fp32_parity
 from tests.runtime.tiny_models import IMGSZ, export_tiny_pafnet_lite, image_files
 
