@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgedet.bench import machine_info, package_version
-from edgedet.bench.machine import simd_features_from_cpuinfo
-from edgedet.bench.machine import cpu_model_from_cpuinfo
+from edgedet.bench.machine import cpu_model_from_cpuinfo, simd_features_from_cpuinfo
 
 ROOT = Path(__file__).resolve().parents[2]
 

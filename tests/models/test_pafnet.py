@@ -138,15 +138,13 @@ def _peaks_by_loops(heat):
     """The tie rule cell by cell: >= all 8 neighbours, > the 4 before it in raster order (outside counts as -1)."""
     b, c, h, w = heat.shape
     out = torch.zeros_like(heat)
+    def at(n, k, y, x):
+        return heat[n, k, y, x].item() if 0 <= y < h and 0 <= x < w else -1.0
+
     for n, k, y, x in itertools.product(range(b), range(c), range(h), range(w)):
         v = heat[n, k, y, x].item()
-
-        def at(dy, dx):
-            yy, xx = y + dy, x + dx
-            return heat[n, k, yy, xx].item() if 0 <= yy < h and 0 <= xx < w else -1.0
-
-        before = [at(-1, -1), at(-1, 0), at(-1, 1), at(0, -1)]
-        after = [at(0, 1), at(1, -1), at(1, 0), at(1, 1)]
+        before = [at(n, k, y - 1, x - 1), at(n, k, y - 1, x), at(n, k, y - 1, x + 1), at(n, k, y, x - 1)]
+        after = [at(n, k, y, x + 1), at(n, k, y + 1, x - 1), at(n, k, y + 1, x), at(n, k, y + 1, x + 1)]
         if all(v > u for u in before) and all(v >= u for u in after):
             out[n, k, y, x] = v
     return out
