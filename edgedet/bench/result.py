@@ -49,7 +49,7 @@ class BenchmarkResult:
         cpu_temp_c: the target's hottest thermal zone after the runs (None where it exposes none).
         simd: the vector / int8 dot-product features the target's CPU reports
             (:data:`edgedet.bench.machine.SIMD_FEATURES`, e.g. ``asimd asimdhp asimddp`` on a Cortex-A76); they
-            decide which int8 kernels run. None when unknown (the Android app, records written before the field).
+            decide which int8 kernels run. None when unknown (records written before the field).
         ap_host: the host's AP for the same export file on the same images; ap_delta = ap - ap_host.
         parity_max_abs_diff: max |target - host| over the raw outputs for the host's preprocessed tensor of the first
             accuracy image (the runtime alone; None: not compared).

@@ -114,6 +114,11 @@ BENCH_RUN = {"model": "/data/local/tmp/edgedet/tflite_fp32", "target": "adb", "d
              "threads": 4, "precision": "fp32", "input_size": (320, 320), "warmup": 5, "init_ms": 12.5,
              "first_ms": 30.25, "peak_rss_mb": 88.5, "model_size_mb": 3.25, "emulated": False, "format": "tflite",
              "arch": "aarch64", "core_mask": "4,5,6,7", "load_avg_1min": 1.5, "cpu_temp_c": 41.0, "runner": "demo-app"}
+# a Tensor G3's /proc/cpuinfo head: the app parses it in Java, the record's simd is Python's parse of it
+BENCH_CPUINFO = ("processor\t: 0\nBogoMIPS\t: 49.15\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp "
+                 "asimdhp cpuid asimdrdm jscvt fcma lrcpc dcpop sha3 sm3 sm4 asimddp sha512 asve asimdfhm dit uscat "
+                 "ilrcpc flagm ssbs sb paca pacg dcpodp sve2 sveaes svepmull svebitperm svesha3 svesm4 flagm2 frint "
+                 "svei8mm svebf16 i8mm bf16 dgh bti\nCPU implementer\t: 0x41\n")
 
 
 def bench_case(out: Path, name: str, samples: list[float]) -> None:
@@ -122,8 +127,12 @@ def bench_case(out: Path, name: str, samples: list[float]) -> None:
 
     case = out / name
     case.mkdir(parents=True)
-    record = BenchmarkResult(latency=latency_stats(samples), **BENCH_RUN).to_dict()
-    meta = {"kind": "bench", "samples_ms": samples, "run": dict(BENCH_RUN, input_size=320), "record": record}
+    from edgedet.bench.machine import simd_features_from_cpuinfo
+
+    simd = " ".join(simd_features_from_cpuinfo(BENCH_CPUINFO)) or None
+    record = BenchmarkResult(latency=latency_stats(samples), simd=simd, **BENCH_RUN).to_dict()
+    meta = {"kind": "bench", "samples_ms": samples, "run": dict(BENCH_RUN, input_size=320), "record": record,
+            "cpuinfo": BENCH_CPUINFO}
     (case / "case.json").write_text(json.dumps(meta, indent=1))
 
 

@@ -109,6 +109,7 @@ public class BenchmarkActivity extends Activity {
             run.peakRssMb = peakRssMb();
             run.modelSizeMb = files.modelBytes / 1e6;
             run.arch = System.getProperty("os.arch");
+            run.simd = BenchRecord.simdFeatures(readText("/proc/cpuinfo"));
             run.emulated = Build.FINGERPRINT.contains("generic") || Build.HARDWARE.contains("ranchu")
                     || Build.HARDWARE.contains("goldfish");
             String record = BenchRecord.toJson(run, samples);
@@ -147,6 +148,26 @@ public class BenchmarkActivity extends Activity {
         } catch (RuntimeException | LinkageError e) {
             return null;
         }
+    }
+
+    /** A small text file's contents, or null (logged) when it cannot be read. */
+    private static String readText(String path) {
+        StringBuilder out = new StringBuilder();
+        try {
+            BufferedReader r = new BufferedReader(new FileReader(path));
+            try {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    out.append(line).append('\n');
+                }
+            } finally {
+                r.close();
+            }
+        } catch (IOException e) {
+            Log.w(TAG, "cannot read " + path, e);
+            return null;
+        }
+        return out.toString();
     }
 
     /** VmHWM of /proc/self/status: the process's peak resident memory. */

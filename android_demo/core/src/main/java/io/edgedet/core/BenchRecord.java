@@ -76,6 +76,43 @@ public final class BenchRecord {
         public String coreMask;
         public Double loadAvg1min;
         public Double cpuTempC;
+        /** The CPU's vector and int8 dot-product features ({@link #simdFeatures}; null: unknown). */
+        public String simd;
+    }
+
+    /** {@code edgedet.bench.machine.SIMD_FEATURES}, in its order. */
+    static final String[] SIMD_FEATURES = {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
+        "amx_int8", "asimd", "asimdhp", "asimddp", "i8mm", "sve"};
+
+    /**
+     * {@code edgedet.bench.machine.simd_features_from_cpuinfo}: the {@link #SIMD_FEATURES} on the first
+     * {@code flags} / {@code Features} line of /proc/cpuinfo's text, space-separated; null when it lists none (or
+     * the text is null). On a phone: {@code asimddp} is the int8 dot product, {@code i8mm} the int8 matrix multiply.
+     */
+    public static String simdFeatures(String cpuinfo) {
+        if (cpuinfo == null) {
+            return null;
+        }
+        for (String line : cpuinfo.split("\n")) {
+            int colon = line.indexOf(':');
+            if (colon < 0) {
+                continue;
+            }
+            String key = line.substring(0, colon).trim();
+            if (!key.equals("flags") && !key.equals("Features")) {
+                continue;
+            }
+            java.util.Set<String> have = new java.util.HashSet<String>(
+                    Arrays.asList(line.substring(colon + 1).trim().split("\\s+")));
+            StringBuilder out = new StringBuilder();
+            for (String f : SIMD_FEATURES) {
+                if (have.contains(f)) {
+                    out.append(out.length() > 0 ? " " : "").append(f);
+                }
+            }
+            return out.length() > 0 ? out.toString() : null;
+        }
+        return null;
     }
 
     /** The record as one line of JSON, keys in {@code BenchmarkResult} field order. */
@@ -105,6 +142,7 @@ public final class BenchRecord {
         d.put("core_mask", r.coreMask);
         d.put("load_avg_1min", r.loadAvg1min);
         d.put("cpu_temp_c", r.cpuTempC);
+        d.put("simd", r.simd);
         // accuracy and parity are measured on the host from pulled detections, never by the app
         for (String key : new String[] {"ap_host", "ap_delta", "parity_max_abs_diff", "parity_input_max_abs_diff",
                 "parity_detections"}) {

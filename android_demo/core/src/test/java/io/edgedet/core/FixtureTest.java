@@ -143,6 +143,7 @@ public class FixtureTest {
         run.coreMask = r.string("core_mask");
         run.loadAvg1min = r.number("load_avg_1min");
         run.cpuTempC = r.number("cpu_temp_c");
+        run.simd = BenchRecord.simdFeatures(c.string("cpuinfo"));  // the phone's /proc/cpuinfo, parsed as in Python
         String line = BenchRecord.toJson(run, c.numbers("samples_ms"));
         java.nio.file.Files.write(new File(dir, "from_java.json").toPath(),
                 line.getBytes(java.nio.charset.StandardCharsets.UTF_8));
