@@ -3,9 +3,10 @@
 The steps (DISTILL.md "Quantization"):
 
 1. ``torch.export`` of :class:`QATGraph` in train mode with a dynamic batch: NHWC ``images`` -> the export graph's
-   ``boxes`` / ``scores`` / ``labels`` plus the raw ``hm`` / ``ltrb`` the loss needs. BNs after transposed convs are
-   folded first (:func:`~edgedet.models.layers.fold_deconv_bn`) and the phase-form deconvs split into four convs
-   with their own biases (:func:`~edgedet.export.tflite.split_deconv_phases`), exactly as the PTQ TFLite export does.
+   ``boxes`` / ``scores`` / ``labels`` plus the raw ``hm`` / ``ltrb`` the loss needs, of the model in the form the
+   PTQ TFLite export quantizes (:func:`~edgedet.export.tflite.int8_tflite_form`: deconv BNs folded, phase-form
+   deconvs split into four convs with their own biases and the activation after them per phase, hard-swish
+   decomposed).
 2. ``prepare_qat_pt2e`` with the PTQ export's quantizer (litert-torch ``PT2EQuantizer``, per-channel symmetric
    int8 weights, per-tensor affine int8 activations, the same float tail), but its QAT variant: fake-quant
    modules (``FusedMovingAvgObsFakeQuantize``) instead of observers, and conv-BN pairs trained through simulated
@@ -40,10 +41,10 @@ from edgedet.export.tflite import (
     _require_litert,
     _tail_float_quantizer_cls,
     inspect_tflite,
-    split_deconv_phases,
+    int8_tflite_form,
     tflite_layout,
 )
-from edgedet.models.layers import fold_deconv_bn
+from edgedet.models.layers import decompose_hardswish
 from edgedet.models.pafnet import PAFNet
 
 RAW_OUTPUTS = ("hm", "ltrb")
@@ -126,7 +127,7 @@ def prepare_qat(model: PAFNet, imgsz: int, output_names: list[str]) -> QATModel:
     _require_litert()
     from torchao.quantization.pt2e import quantize_pt2e
 
-    float_model = split_deconv_phases(fold_deconv_bn(copy.deepcopy(model).cpu().eval())).train()
+    float_model = int8_tflite_form(copy.deepcopy(model).cpu().eval()).train()
     example = {INPUT_NAME: torch.zeros(2, imgsz, imgsz, 3)}
     batch = torch.export.Dim("batch", min=1, max=4096)
     exported = torch.export.export(QATGraph(float_model, output_names).train(), (), example,
@@ -164,7 +165,7 @@ def fine_tuned_float_model(qat: QATModel) -> PAFNet:
     if missing:
         raise RuntimeError(f"the QAT graph lost {len(missing)} weights of the model (first: {missing[0]})")
     qat.float_model.load_state_dict({k: state[f"model.{k}"] for k in target})
-    return qat.float_model.eval()
+    return decompose_hardswish(qat.float_model, undo=True).eval()  # native HardSwish again for the ONNX file
 
 
 def _lr_at(base: float, it: int, total: int) -> float:

@@ -29,7 +29,13 @@ import torch
 from torch import nn
 
 from edgedet.export.context import ExportArtifact, ExportContext
-from edgedet.models.layers import DepthwiseDeconv2x, DepthwiseDeconv2xPhases, fold_deconv_bn
+from edgedet.models.layers import (
+    DepthwiseDeconv2x,
+    DepthwiseDeconv2xPhases,
+    decompose_hardswish,
+    fold_deconv_bn,
+    fuse_phase_activations,
+)
 from edgedet.models.pafnet import TTFDecoder
 
 LAYOUT = "NHWC"
@@ -110,6 +116,20 @@ def split_deconv_phases(module: nn.Module) -> nn.Module:
     return module
 
 
+def int8_tflite_form(module: nn.Module) -> nn.Module:
+    """The form of a float model that PT2E quantizes for the int8 TFLite file (in place; eval semantics; the same
+    function): deconv BNs folded (:func:`~edgedet.models.layers.fold_deconv_bn`), each phase-form deconv split into
+    four convs with their own bias (:func:`split_deconv_phases`), the activation after it applied per phase
+    (:func:`~edgedet.models.layers.fuse_phase_activations`) and hard-swish decomposed
+    (:func:`~edgedet.models.layers.decompose_hardswish`). The last two keep the int8 graph inside XNNPACK: LiteRT
+    2.3's delegate takes neither an int8 HARD_SWISH nor a lone int8 RELU6, and the 22 of them split full-width
+    PAFNet-lite's int8 file into 28 partitions; in this form it has the fp32 file's 6 (the decode's) and runs in
+    0.58x the time (0.63x fp32's) on the x86 host, at the cost of 9 more TRANSPOSE inside XNNPACK
+    (``benchmarks/quantization/README.md``). PTQ and QAT both quantize this form.
+    """
+    return decompose_hardswish(fuse_phase_activations(split_deconv_phases(fold_deconv_bn(module))))
+
+
 def float_tail(gm: torch.fx.GraphModule) -> set[torch.fx.Node]:
     """Nodes with no convolution downstream (the last convs themselves included): they stay float."""
     has_conv_below: dict[torch.fx.Node, bool] = {}
@@ -171,7 +191,7 @@ def convert_int8(
 
     if calib_nchw is None or len(calib_nchw) == 0:
         raise ValueError("int8 TFLite export needs calibration images")
-    float_graph = tflite_layout(split_deconv_phases(fold_deconv_bn(copy.deepcopy(graph).eval())))
+    float_graph = tflite_layout(int8_tflite_form(copy.deepcopy(graph).eval()))
     wrapped = NHWCExportGraph(float_graph, output_names).eval()
     example = {INPUT_NAME: _nhwc(calib_nchw[:1])}
     exported = torch.export.export(wrapped, (), example).module()

@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["ConvNormAct", "DepthwiseDeconv2x", "LiteConv", "ModulatedDeformConv2d", "DepthwiseDeconv2xPhases", "conv3x3",
-           "fold_deconv_bn", "interleave_phases2x", "scaled_channels"]
+__all__ = ["ConvNormAct", "DecomposedHardswish", "DepthwiseDeconv2x", "LiteConv", "ModulatedDeformConv2d",
+           "DepthwiseDeconv2xPhases", "conv3x3", "decompose_hardswish", "fold_deconv_bn", "fuse_phase_activations",
+           "interleave_phases2x", "scaled_channels"]
 
 
 def scaled_channels(channels: int, width: float, minimum: int = 8) -> int:
@@ -90,6 +91,7 @@ class DepthwiseDeconv2xPhases(nn.Module):
     def __init__(self, channels: int, bias: bool = True) -> None:
         super().__init__()
         self.phases = nn.ModuleList([nn.Conv2d(channels, channels, 2, groups=channels, bias=bias) for _ in range(4)])
+        self.act: nn.Module = nn.Identity()  # an element-wise activation applied per phase (fuse_phase_activations)
 
     @classmethod
     def from_deconv(cls, deconv: DepthwiseDeconv2x) -> DepthwiseDeconv2xPhases:
@@ -104,7 +106,53 @@ class DepthwiseDeconv2xPhases(nn.Module):
         return out.train(deconv.training)
 
     def forward(self, x: Tensor) -> Tensor:
-        return interleave_phases2x(x, lambda crop, a, b: self.phases[2 * a + b](crop))
+        return interleave_phases2x(x, lambda crop, a, b: self.act(self.phases[2 * a + b](crop)))
+
+
+def fuse_phase_activations(module: nn.Module) -> nn.Module:
+    """Move each ``ReLU6`` / ``ReLU`` that follows a :class:`DepthwiseDeconv2xPhases` in an ``nn.Sequential``
+    (``Identity`` layers between them allowed, as :func:`fold_deconv_bn` leaves them) into it, applied to each phase
+    before the interleave (in place). The same function, since the interleave only moves values; but in an int8 TFLite file the
+    activation then fuses into each phase convolution, where after the interleave's CONCATENATION it was an int8
+    RELU6 of its own, which LiteRT 2.3's XNNPACK delegate does not take (a partition break each time).
+    """
+    for child in module.children():
+        fuse_phase_activations(child)
+    if not isinstance(module, nn.Sequential):
+        return module
+    layers = list(module)
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, DepthwiseDeconv2xPhases) or not isinstance(layer.act, nn.Identity):
+            continue
+        j = i + 1
+        while j < len(layers) and type(layers[j]) is nn.Identity:
+            j += 1
+        if j < len(layers) and type(layers[j]) in (nn.ReLU6, nn.ReLU):
+            layer.act, module[j] = layers[j], nn.Identity()
+    return module
+
+
+class DecomposedHardswish(nn.Module):
+    """``x * hardsigmoid(x)``: hard-swish as the ADD / MUL arithmetic litert-torch lowers a hard-sigmoid to, times
+    ``x``, the form an int8 TFLite file runs inside XNNPACK. LiteRT 2.3's XNNPACK delegate takes no int8
+    HARD_SWISH, so every MobileNetV3 activation was a partition break. (Written ``x * clamp(x + 3, 0, 6) / 6``
+    the int8 file gained 89 TRANSPOSE: the converter's layout pass does not see through it.) Equal to
+    ``nn.Hardswish`` up to float rounding."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * nn.functional.hardsigmoid(x)
+
+
+def decompose_hardswish(module: nn.Module, undo: bool = False) -> nn.Module:
+    """Replace every ``nn.Hardswish`` in ``module`` (in place) by :class:`DecomposedHardswish`; ``undo``: the
+    reverse (neither holds parameters)."""
+    old, new = (DecomposedHardswish, nn.Hardswish) if undo else (nn.Hardswish, DecomposedHardswish)
+    for name, child in module.named_children():
+        if type(child) is old:
+            setattr(module, name, new())
+        else:
+            decompose_hardswish(child, undo)
+    return module
 
 
 def fold_deconv_bn(module: nn.Module) -> nn.Module:
@@ -128,12 +176,13 @@ def fold_deconv_bn(module: nn.Module) -> nn.Module:
         g, cin, cout = conv.groups, conv.in_channels, conv.out_channels
         w = conv.weight.detach().reshape(g, cin // g, cout // g, *conv.kernel_size)
         w = w * scale.reshape(g, 1, cout // g, 1, 1)
-        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(cout)
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(scale)
         if isinstance(conv, DepthwiseDeconv2x):
             folded = DepthwiseDeconv2x(cout, bias=True)
         else:
             folded = nn.ConvTranspose2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, conv.output_padding,
                                         groups=g, bias=True, dilation=conv.dilation)
+        folded = folded.to(conv.weight)  # its dtype and device
         folded.weight.data.copy_(w.reshape_as(conv.weight))
         folded.bias.data.copy_((bias - bn.running_mean) * scale + bn.bias.detach())
         module[i], module[i + 1] = folded, nn.Identity()

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -83,3 +85,35 @@ def test_depthwise_deconv_split_phases_equal_the_deconv(bias):
         assert all(c.bias is None for c in split.phases)
     x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
     torch.testing.assert_close(split(x), m(x), atol=1e-12, rtol=1e-12)
+
+
+def test_int8_tflite_form_of_the_neck_is_the_same_function():
+    """Folded BN, split phases, the ReLU6 moved into each phase and hard-swish decomposed: equal outputs, the
+    neck's lone ReLU6 after each deconv gone (in int8 TFLite it was a RELU6 that XNNPACK does not take)."""
+    from edgedet.export.tflite import int8_tflite_form
+
+    torch.manual_seed(0)
+    neck = ttf_lite_neck([16, 24, 40, 48]).double().eval()
+    for m in neck.modules():  # non-trivial BN statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    feats = [f.double() for f in _feats([16, 24, 40, 48])]
+    want = neck(feats)
+    form = int8_tflite_form(copy.deepcopy(neck))
+    phases = [m for m in form.modules() if isinstance(m, DepthwiseDeconv2xPhases)]
+    assert len(phases) == 3 and all(isinstance(p.act, torch.nn.ReLU6) for p in phases)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for p in phases for m in p.modules())
+    torch.testing.assert_close(form(feats), want, atol=1e-10, rtol=1e-10)
+
+
+def test_decomposed_hardswish_equals_hardswish_and_undoes():
+    from edgedet.models.layers import DecomposedHardswish, decompose_hardswish
+
+    x = torch.linspace(-5, 5, 1001, dtype=torch.float64)
+    torch.testing.assert_close(DecomposedHardswish()(x), torch.nn.functional.hardswish(x), atol=1e-12, rtol=0)
+    seq = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Hardswish(), torch.nn.Sequential(torch.nn.Hardswish()))
+    decompose_hardswish(seq)
+    assert [type(m).__name__ for m in seq.modules()].count("DecomposedHardswish") == 2
+    decompose_hardswish(seq, undo=True)
+    assert [type(m) for m in seq.modules()].count(torch.nn.Hardswish) == 2
