@@ -88,13 +88,17 @@ def ort_op_profile(path: Path, runs: int) -> dict[str, Any]:
             "conv_classes": convs}
 
 
+def conv_class(cin: int, weight: list[int], out: list[int]) -> tuple[str, int]:
+    """``(class, MACs)`` of one convolution: ``cin`` input channels, weight ``[Cout, Cin/g, kh, kw]``, output
+    ``[N, Cout, H, W]``. Depthwise: one input channel per group (of several)."""
+    kind = "depthwise" if weight[1] == 1 and cin > 1 else ("dense 1x1" if weight[2:] == [1, 1] else "dense kxk")
+    return kind, int(np.prod(out[1:])) * int(np.prod(weight[1:]))
+
+
 def _conv_class(args: dict[str, Any]) -> tuple[str, int]:
-    """``(class, MACs)`` of one profiled Conv from its input / output shapes (weight ``[Cout, Cin/g, kh, kw]``)."""
-    shapes = [next(iter(t.values())) for t in args["input_type_shape"]]
-    x, w = shapes[0], shapes[1]
-    out = next(iter(args["output_type_shape"][0].values()))
-    kind = "depthwise" if w[1] == 1 and x[1] > 1 else ("dense 1x1" if w[2:] == [1, 1] else "dense kxk")
-    return kind, int(np.prod(out[1:])) * int(np.prod(w[1:]))
+    """:func:`conv_class` of one Conv in onnxruntime's profile, from its input / output shapes."""
+    x, w = (next(iter(t.values())) for t in args["input_type_shape"][:2])
+    return conv_class(x[1], w, next(iter(args["output_type_shape"][0].values())))
 
 
 def onnx_macs(path: Path) -> dict[str, float]:
@@ -110,10 +114,8 @@ def onnx_macs(path: Path) -> dict[str, float]:
     macs: collections.Counter = collections.Counter()
     for node in model.graph.node:
         if node.op_type == "Conv":
-            w, out = dims[node.input[1]], dims[node.output[0]]
-            groups = next((a.i for a in node.attribute if a.name == "group"), 1)
-            kind = "depthwise" if groups > 1 and w[1] == 1 else ("dense 1x1" if w[2:] == [1, 1] else "dense kxk")
-            macs[kind] += int(np.prod(out[1:])) * int(np.prod(w[1:]))
+            kind, n = conv_class(dims[node.input[0]][1], dims[node.input[1]], dims[node.output[0]])
+            macs[kind] += n
         elif node.op_type in ("MatMul", "Gemm"):
             a, b = dims[node.input[0]], dims[node.input[1]]
             macs["matmul"] += int(np.prod(a)) * b[-1]
